@@ -1,0 +1,61 @@
+#pragma once
+// imapav-icapd configuration: a POCO properties file (key = value). Start-up code: it
+// throws ConfigError with a message that names the key and the problem.
+
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "icap-server/policy.hpp"
+#include "icap-server/scan/clamav_scanner.hpp"
+
+namespace imapav::icapd {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Config {
+  // icap.*
+  std::string listenHost = "127.0.0.1";
+  std::uint16_t listenPort = 1344;
+  std::string service = "avscan";
+  unsigned maxConnections = 200;
+  std::chrono::milliseconds readTimeout{30'000};   // any wait for bytes inside a request
+  std::chrono::milliseconds idleTimeout{300'000};  // a kept-alive connection between requests
+  std::size_t preview = 1024;
+  unsigned optionsTtl = 3600;
+  std::size_t maxBodySize = 512u << 20;  // beyond this a request gets 413
+  std::size_t maxHeaderBytes = 64u << 10;
+
+  // scan.*
+  scan::EngineOptions engine;            // database_dir, limits, tmp dir
+  std::size_t spillThreshold = 8u << 20;  // bodies above this go to a temporary file
+  unsigned scanThreads = 0;               // concurrent scans; 0 = number of cores
+  std::chrono::milliseconds queueTimeout{30'000};  // wait for a scan slot, then "overloaded"
+
+  // policy.*
+  FailMode failMode = FailMode::Drop;
+
+  // notice.*
+  std::string virusTemplateFile;  // "" = the built-in template
+  std::string errorTemplateFile;
+  std::string noticeFrom;         // From of a notice when the original has none
+
+  // log.*
+  std::string database;  // SQLite event log; "" disables it (loudly)
+  std::string logLevel = "information";  // daemon log: error, warning, notice, information, debug
+};
+
+// Reads and validates FILE. Unknown keys are errors, so a typo cannot silently fall
+// back to a default.
+Config loadConfig(const std::string& path);
+
+// "10M", "512k", "1G", "4096" -> bytes.
+std::uint64_t parseSize(const std::string& key, const std::string& text);
+// "30", "30s", "500ms", "2m" -> milliseconds (plain numbers are seconds).
+std::chrono::milliseconds parseDuration(const std::string& key, const std::string& text);
+
+}  // namespace imapav::icapd

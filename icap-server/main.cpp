@@ -1,0 +1,137 @@
+// imapav-icapd: the ICAP scanning server. Start-up may throw; main turns that into a
+// clear message and exit code 78 (EX_CONFIG) or 69 (EX_UNAVAILABLE).
+
+#include <Poco/AutoPtr.h>
+#include <Poco/ConsoleChannel.h>
+#include <Poco/FormattingChannel.h>
+#include <Poco/Logger.h>
+#include <Poco/PatternFormatter.h>
+#include <Poco/Util/HelpFormatter.h>
+#include <Poco/Util/Option.h>
+#include <Poco/Util/OptionSet.h>
+#include <Poco/Util/ServerApplication.h>
+
+#include <iostream>
+#include <memory>
+
+#include "db/event_writer.hpp"
+#include "icap-server/config.hpp"
+#include "icap-server/scan/clamav_scanner.hpp"
+#include "icap-server/server.hpp"
+#include "icap-server/service.hpp"
+
+namespace {
+
+using imapav::icapd::Config;
+
+class WriterSink final : public imapav::icapd::EventSink {
+ public:
+  explicit WriterSink(imapav::db::EventWriter& writer) : writer_(writer) {}
+  void record(imapav::db::ScanEvent event) override { writer_.submit(std::move(event)); }
+
+ private:
+  imapav::db::EventWriter& writer_;
+};
+
+void setupLogging(const std::string& level) {
+  Poco::AutoPtr<Poco::PatternFormatter> fmt(new Poco::PatternFormatter("%Y-%m-%dT%H:%M:%S.%iZ %p %s: %t"));
+  Poco::AutoPtr<Poco::ConsoleChannel> console(new Poco::ConsoleChannel(std::cerr));
+  Poco::AutoPtr<Poco::FormattingChannel> channel(new Poco::FormattingChannel(fmt, console));
+  // Every logger, those that exist already and (through root) those created later.
+  Poco::Logger::root().setChannel(channel);
+  Poco::Logger::root().setLevel(level);
+  Poco::Logger::setChannel("", channel);
+  Poco::Logger::setLevel("", Poco::Logger::parseLevel(level));
+}
+
+class IcapdApp final : public Poco::Util::ServerApplication {
+ protected:
+  void defineOptions(Poco::Util::OptionSet& options) override {
+    ServerApplication::defineOptions(options);
+    options.addOption(Poco::Util::Option("help", "h", "show this help and exit")
+                          .required(false).repeatable(false)
+                          .callback(Poco::Util::OptionCallback<IcapdApp>(this, &IcapdApp::onHelp)));
+    options.addOption(Poco::Util::Option("config", "c", "configuration file (POCO properties)")
+                          .required(false).repeatable(false).argument("FILE")
+                          .callback(Poco::Util::OptionCallback<IcapdApp>(this, &IcapdApp::onConfig)));
+  }
+
+  int main(const std::vector<std::string>&) override {
+    if (help_) return EXIT_OK;
+    if (configPath_.empty()) {
+      std::cerr << "imapav-icapd: --config FILE is required (see --help)\n";
+      return EXIT_USAGE;
+    }
+    Config config;
+    try {
+      config = imapav::icapd::loadConfig(configPath_);
+    } catch (const std::exception& e) {
+      std::cerr << "imapav-icapd: " << e.what() << "\n";
+      return EXIT_CONFIG;
+    }
+    setupLogging(config.logLevel);
+    auto& log = Poco::Logger::get("icapd");
+
+    try {
+      auto templates = imapav::icapd::loadTemplates(config);
+      // Never start without signatures: a scanner that finds nothing would pass everything.
+      std::shared_ptr<imapav::scan::Scanner> scanner = imapav::scan::ClamavScanner::load(config.engine);
+      log.information("engine=\"%s\" signatures=%s database_dir=%s", scanner->engineVersion(),
+                      scanner->signatureVersion(), config.engine.databaseDir);
+
+      std::unique_ptr<imapav::db::EventWriter> writer;
+      std::unique_ptr<WriterSink> sink;
+      if (config.database.empty()) {
+        log.warning("log.database is not set: scan events are NOT recorded");
+      } else {
+        writer = std::make_unique<imapav::db::EventWriter>(config.database);
+        sink = std::make_unique<WriterSink>(*writer);
+      }
+
+      imapav::icapd::Service service(config, scanner, sink.get(), std::move(templates));
+      imapav::icapd::Server server(service);
+      const auto port = server.start();
+      log.information("listening on %s:%hu service=%s istag=%s max_connections=%u scan_threads=%u fail_mode=%s",
+                      config.listenHost, port, config.service, service.istag(), config.maxConnections,
+                      config.scanThreads, std::string(imapav::icapd::toString(config.failMode)));
+      waitForTerminationRequest();
+      log.information("stopping: finishing requests in flight");
+      server.stop();
+      if (writer) {
+        writer->stop();
+        const auto st = writer->stats();
+        log.information("event log: written=%Lu dropped=%Lu failed=%Lu", static_cast<Poco::UInt64>(st.written),
+                        static_cast<Poco::UInt64>(st.dropped), static_cast<Poco::UInt64>(st.failed));
+      }
+      log.information("stopped");
+    } catch (const imapav::icapd::ConfigError& e) {
+      log.fatal(e.what());
+      return EXIT_CONFIG;
+    } catch (const std::exception& e) {
+      log.fatal(e.what());
+      return EXIT_UNAVAILABLE;
+    }
+    return EXIT_OK;
+  }
+
+ private:
+  void onHelp(const std::string&, const std::string&) {
+    help_ = true;
+    Poco::Util::HelpFormatter hf(options());
+    hf.setCommand(commandName());
+    hf.setUsage("--config FILE");
+    hf.setHeader(
+        "imapav-icapd: ICAP antivirus server (RFC 3507) for IMAP mail, scanning with libclamav.\n"
+        "Runs in the foreground until SIGTERM or SIGINT. Settings: see conf/imapav-icapd.conf.");
+    hf.format(std::cout);
+    stopOptionsProcessing();
+  }
+  void onConfig(const std::string&, const std::string& value) { configPath_ = value; }
+
+  bool help_ = false;
+  std::string configPath_;
+};
+
+}  // namespace
+
+POCO_SERVER_MAIN(IcapdApp)

@@ -1,0 +1,392 @@
+#include "icap-server/service.hpp"
+
+#include <Poco/Base64Decoder.h>
+#include <Poco/Logger.h>
+
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "icap-server/builtin_templates.hpp"
+#include "shared/icap/http_head.hpp"
+#include "shared/icap/writer.hpp"
+#include "shared/imap/imap_url.hpp"
+#include "shared/mime/notice.hpp"
+
+namespace imapav::icapd {
+namespace {
+
+constexpr std::size_t kHeaderPrefix = 256 * 1024;  // enough of a message for its headers
+constexpr std::size_t kSendBlock = 64 * 1024;
+constexpr std::string_view kServer = "imapav-icapd/0.1.0";
+
+Poco::Logger& scanLog() { return Poco::Logger::get("icapd.scan"); }
+
+std::string readFileOrThrow(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError("cannot read template " + path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+mime::Template compileTemplate(std::string_view text, const std::string& origin) {
+  auto t = mime::Template::parse(mime::stripTemplateComments(text), mime::noticeVariables());
+  if (!t) throw ConfigError("template " + origin + ": " + t.error().text);
+  return std::move(t.value());
+}
+
+// The first bytes of the message, where its header section is.
+std::string headPrefix(const scan::MessageBody& body) {
+  if (!body.spilled()) return std::string(body.memory().substr(0, kHeaderPrefix));
+  std::string out;
+  body.forEachPiece([&](std::string_view piece) {
+    out.append(piece.substr(0, kHeaderPrefix - out.size()));
+    return out.size() < kHeaderPrefix;
+  });
+  return out;
+}
+
+// X-Authenticated-User is base64 (Squid sends "Local://user" or "WinNT://dom/user").
+std::string decodeUser(const std::string& value) {
+  if (value.empty() || value.size() > 1024) return {};
+  std::istringstream in(value);
+  Poco::Base64Decoder decoder(in);
+  std::string out;
+  char c = 0;
+  try {
+    while (decoder.get(c) && out.size() < 512) out.push_back(c);
+  } catch (const Poco::Exception&) {
+    return {};
+  }
+  if (const auto scheme = out.find("://"); scheme != std::string::npos) out.erase(0, scheme + 3);
+  for (auto& ch : out) {
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = '?';
+  }
+  return out;
+}
+
+// Header values taken from the network, bounded and without control characters.
+std::string cleanValue(const std::string* value, std::size_t max = 256) {
+  if (!value) return {};
+  std::string out = value->substr(0, max);
+  for (auto& ch : out) {
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = ' ';
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (const auto& s : items) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
+// ClamAV names never hold ';' or line breaks, but they travel in headers: make sure.
+std::string headerSafe(std::string s) {
+  for (auto& ch : s) {
+    if (ch == ';' || ch == '\r' || ch == '\n' || ch == '\0') ch = '_';
+  }
+  return s;
+}
+
+std::string httpDateNow() { return mime::rfc5322Date(std::time(nullptr)); }
+
+// The reason of a notice, in words a mail user can follow.
+std::string reasonText(const scan::ScanResult& r, const std::string& threats) {
+  if (r.verdict == scan::Verdict::Infected) return "malware was found: " + threats;
+  switch (r.error) {
+    case scan::ErrorClass::TooLarge: return "the message is larger than the virus scanner may scan";
+    case scan::ErrorClass::Timeout: return "the virus scan took longer than allowed";
+    case scan::ErrorClass::Corrupt: return "the message or an attachment is damaged and could not be scanned";
+    case scan::ErrorClass::Encrypted: return "an attachment is encrypted or password protected and could not be scanned";
+    case scan::ErrorClass::ArchiveLimit: return "an attachment is an archive nested too deeply or holding too many files to scan";
+    case scan::ErrorClass::EngineNotReady: return "the virus scanner was not ready";
+    case scan::ErrorClass::OutOfResources: return "the virus scanner ran out of resources";
+    case scan::ErrorClass::Overloaded: return "the virus scanner was overloaded";
+    case scan::ErrorClass::None:
+    case scan::ErrorClass::Internal: break;
+  }
+  return "the virus scanner failed";
+}
+
+std::int64_t nowUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string hostName() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
+  return buf;
+}
+
+// Streams body as chunks through send, in blocks.
+class ChunkedSender {
+ public:
+  ChunkedSender(const Send& send, std::string head) : send_(send), out_(std::move(head)) {}
+  bool piece(std::string_view data) {
+    while (!data.empty()) {
+      const auto n = std::min(data.size(), kSendBlock);
+      icap::appendChunk(out_, data.substr(0, n));
+      data.remove_prefix(n);
+      if (out_.size() >= kSendBlock && !flush()) return false;
+    }
+    return true;
+  }
+  bool finish() {
+    icap::appendLastChunk(out_);
+    return flush();
+  }
+
+ private:
+  bool flush() {
+    const bool ok = send_(out_);
+    out_.clear();
+    return ok;
+  }
+  const Send& send_;
+  std::string out_;
+};
+
+}  // namespace
+
+Templates loadTemplates(const Config& config) {
+  Templates t{
+      config.virusTemplateFile.empty()
+          ? compileTemplate(builtinVirusTemplate(), "(built-in virus notice)")
+          : compileTemplate(readFileOrThrow(config.virusTemplateFile), config.virusTemplateFile),
+      config.errorTemplateFile.empty()
+          ? compileTemplate(builtinErrorTemplate(), "(built-in error notice)")
+          : compileTemplate(readFileOrThrow(config.errorTemplateFile), config.errorTemplateFile)};
+  return t;
+}
+
+Service::Service(const Config& config, std::shared_ptr<scan::Scanner> scanner, EventSink* events,
+                 Templates templates)
+    : config_(config),
+      scanner_(std::move(scanner)),
+      events_(events),
+      templates_(std::move(templates)),
+      policy_(config.failMode),
+      hostname_(hostName()),
+      slots_(static_cast<std::ptrdiff_t>(config.scanThreads)) {
+  // ISTag: at most 32 bytes inside the quotes; it changes with the signatures.
+  std::string tag = "imapav-" + (scanner_ ? scanner_->signatureVersion() : std::string("none"));
+  if (tag.size() > 32) tag.resize(32);
+  istag_ = "\"" + tag + "\"";
+}
+
+void Service::commonHeaders(icap::Headers& h, bool close) const {
+  h.add("ISTag", istag_);
+  h.add("Date", httpDateNow());
+  h.add("Server", std::string(kServer));
+  if (close) h.add("Connection", "close");
+}
+
+std::string Service::optionsResponse(bool close) const {
+  icap::Headers h;
+  commonHeaders(h, close);
+  h.add("Methods", "RESPMOD, REQMOD");
+  h.add("Service", "imapav antivirus for IMAP mail");
+  h.add("Service-ID", config_.service);
+  h.add("Max-Connections", std::to_string(config_.maxConnections));
+  h.add("Options-TTL", std::to_string(config_.optionsTtl));
+  h.add("Allow", "204");
+  h.add("Preview", std::to_string(config_.preview));
+  h.add("Transfer-Preview", "*");
+  std::string out;
+  icap::appendResponseHead(out, 200, h, icap::EncapPart::None, "", false);
+  return out;
+}
+
+std::string Service::errorResponse(int status, bool close) const {
+  icap::Headers h;
+  commonHeaders(h, close);
+  std::string out;
+  icap::appendResponseHead(out, status, h, icap::EncapPart::None, "", false);
+  return out;
+}
+
+scan::ScanResult Service::scanWithSlot(const scan::MessageBody& body) {
+  if (!scanner_) {
+    scan::ScanResult r;
+    r.error = scan::ErrorClass::EngineNotReady;
+    r.detail = "no signature engine loaded";
+    return r;
+  }
+  // A bounded number of scans run at once; a request that cannot get a slot in time is
+  // an overload error, decided by policy like any other error.
+  if (!slots_.try_acquire_for(config_.queueTimeout)) {
+    ++counters_.overloaded;
+    scan::ScanResult r;
+    r.error = scan::ErrorClass::Overloaded;
+    r.detail = "no scan slot within queue_timeout";
+    return r;
+  }
+  auto result = scanner_->scan(body);
+  slots_.release();
+  return result;
+}
+
+bool Service::respond(const icap::RequestHead& head, const scan::MessageBody& body, bool ieof,
+                      const std::string& gateway, bool close, const Send& send) {
+  ++counters_.requests;
+  const bool reqmod = head.method == icap::Method::Reqmod;
+  const auto started = std::chrono::steady_clock::now();
+  const auto result = scanWithSlot(body);
+  const auto decision = policy_.decide(result);
+  const auto scanUs = result.elapsed.count() > 0
+                          ? result.elapsed.count()
+                          : std::chrono::duration_cast<std::chrono::microseconds>(
+                                std::chrono::steady_clock::now() - started)
+                                .count();
+
+  const std::string prefix = headPrefix(body);
+  const auto summary = mime::summarize(prefix);
+  const std::string& httpRaw = reqmod ? head.reqHdr : head.resHdr;
+  std::string url;
+  if (!head.reqHdr.empty()) {
+    if (auto req = icap::parseHttpHead(head.reqHdr)) url = std::string(req->requestTarget().substr(0, 2048));
+  }
+
+  switch (result.verdict) {
+    case scan::Verdict::Clean: ++counters_.clean; break;
+    case scan::Verdict::Infected: ++counters_.infected; break;
+    case scan::Verdict::Error: ++counters_.errors; break;
+  }
+  if (decision.action == Action::PassUnscanned) ++counters_.passedUnscanned;
+
+  // --- the event row
+  if (events_) {
+    db::ScanEvent ev;
+    ev.timeUs = nowUs();
+    ev.gateway = gateway;
+    ev.service = head.service;
+    ev.method = reqmod ? "REQMOD" : "RESPMOD";
+    ev.clientIp = cleanValue(head.headers.find("X-Client-IP"), 64);
+    if (const auto* u = head.headers.find("X-Authenticated-User")) ev.user = decodeUser(*u);
+    ev.imapUrl = cleanValue(&url, 2048);
+    if (auto parsed = imap::parseImapUrl(url)) {
+      ev.mailbox = parsed->mailbox;
+      if (parsed->uidValidity) ev.uidValidity = *parsed->uidValidity;
+      if (parsed->uid) ev.uid = *parsed->uid;
+      if (ev.user.empty()) ev.user = parsed->user;
+    }
+    ev.messageId = summary.messageId.substr(0, 998);
+    ev.sender = summary.sender;
+    ev.recipients = join(summary.recipients, ",");
+    ev.subject = summary.subject;
+    ev.size = static_cast<std::int64_t>(body.size());
+    ev.sha256 = body.sha256Hex();
+    ev.verdict = result.verdict == scan::Verdict::Clean      ? "clean"
+                 : result.verdict == scan::Verdict::Infected ? "infected"
+                                                             : "error";
+    ev.threats = join(result.threats, ",");
+    ev.action = std::string(toString(decision.action));
+    if (result.verdict == scan::Verdict::Error) ev.errorClass = std::string(scan::toString(result.error));
+    ev.scanTimeUs = scanUs;
+    ev.engineVersion = scanner_ ? scanner_->engineVersion() : "";
+    ev.signatureVersion = scanner_ ? scanner_->signatureVersion() : "";
+    events_->record(std::move(ev));
+  }
+
+  scanLog().information(
+      "scan gateway=%s service=%s size=%z verdict=%s action=%s reason=\"%s\" time_ms=%.1f",
+      gateway, head.service, body.size(),
+      std::string(result.verdict == scan::Verdict::Clean      ? "clean"
+                  : result.verdict == scan::Verdict::Infected ? "infected"
+                                                              : "error"),
+      std::string(toString(decision.action)), headerSafe(decision.reason),
+      static_cast<double>(scanUs) / 1000.0);
+
+  // --- the ICAP answer
+  icap::Headers h;
+  commonHeaders(h, close);
+  switch (result.verdict) {
+    case scan::Verdict::Clean: h.add("X-Imapav-Verdict", "clean"); break;
+    case scan::Verdict::Infected: h.add("X-Imapav-Verdict", "infected"); break;
+    case scan::Verdict::Error:
+      h.add("X-Imapav-Verdict", "error");
+      h.add("X-Imapav-Error", std::string(scan::toString(result.error)));
+      break;
+  }
+  h.add("X-Imapav-Action", std::string(toString(decision.action)));
+
+  const bool may204 = head.allow204 || (head.preview.has_value() && ieof);
+  if (decision.action != Action::Replace && may204) {
+    std::string out;
+    icap::appendResponseHead(out, 204, h, icap::EncapPart::None, "", false);
+    return send(out);
+  }
+
+  auto http = icap::parseHttpHead(httpRaw);
+  if (!http) {
+    http.emplace();
+    http->startLine = reqmod ? "POST / HTTP/1.1" : "HTTP/1.1 200 OK";
+    http->headers.add("Content-Type", "message/rfc822");
+  }
+  http->headers.remove("Transfer-Encoding");
+  const auto part = reqmod ? icap::EncapPart::ReqHdr : icap::EncapPart::ResHdr;
+
+  if (decision.action == Action::Replace) {
+    std::map<std::string, std::string, std::less<>> vars = {
+        {"threats", decision.reason},
+        {"sender", summary.sender},
+        {"recipients", join(summary.recipients, ", ")},
+        {"subject", summary.subject},
+        {"date", summary.date},
+        {"message_id", summary.messageId},
+        {"gateway", gateway},
+        {"reason", reasonText(result, decision.reason)},
+        {"scan_time", httpDateNow()},
+        {"server", hostname_ + " (" + std::string(kServer) + ")"},
+        {"istag", istag_},
+        {"action", std::string(toString(decision.action))}};
+    mime::NoticeSpec spec;
+    const bool infected = result.verdict == scan::Verdict::Infected;
+    spec.body = infected ? templates_.virus.render(vars) : templates_.error.render(vars);
+    spec.fallbackFrom = config_.noticeFrom;
+    spec.date = httpDateNow();
+    spec.extraHeaders.emplace_back("X-Imapav-Status", infected ? "infected" : "dropped");
+    spec.extraHeaders.emplace_back(infected ? "X-Imapav-Threats" : "X-Imapav-Reason", decision.reason);
+    const std::string notice = mime::buildNotice(prefix, spec);
+
+    if (infected) {
+      const std::string first = headerSafe(result.threats.empty() ? "unknown" : result.threats.front());
+      h.add("X-Infection-Found", "Type=0; Resolution=2; Threat=" + first + ";");
+      std::string violations = std::to_string(result.threats.size());
+      const std::string file = url.empty() ? "message" : headerSafe(url);
+      for (const auto& t : result.threats) {
+        violations += "\r\n\t" + file + "\r\n\t" + headerSafe(t) + "\r\n\t0\r\n\t2";
+      }
+      h.add("X-Violations-Found", violations);
+      h.add("X-Virus-ID", headerSafe(join(result.threats, ", ")));
+    }
+    http->headers.set("Content-Length", std::to_string(notice.size()));
+    if (!reqmod) http->headers.set("Content-Type", "message/rfc822");
+    std::string out;
+    icap::appendResponseHead(out, 200, h, part, http->serialize(), true);
+    ChunkedSender sender(send, std::move(out));
+    return sender.piece(notice) && sender.finish();
+  }
+
+  // Pass or pass-unscanned without 204: the whole original goes back.
+  if (decision.action == Action::PassUnscanned) {
+    http->headers.set("X-Imapav-Unscanned", std::string(scan::toString(result.error)));
+  }
+  http->headers.set("Content-Length", std::to_string(body.size()));
+  std::string out;
+  icap::appendResponseHead(out, 200, h, part, http->serialize(), true);
+  ChunkedSender sender(send, std::move(out));
+  if (!body.forEachPiece([&](std::string_view piece) { return sender.piece(piece); })) return false;
+  return sender.finish();
+}
+
+}  // namespace imapav::icapd

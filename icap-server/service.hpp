@@ -1,0 +1,82 @@
+#pragma once
+// The avscan ICAP service: given a parsed request and its body, scan, decide and write
+// the answer. Knows nothing about sockets: the connection hands it a send function.
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <semaphore>
+#include <string>
+#include <string_view>
+
+#include "db/scan_event.hpp"
+#include "icap-server/config.hpp"
+#include "icap-server/policy.hpp"
+#include "icap-server/scan/message_body.hpp"
+#include "icap-server/scan/scanner.hpp"
+#include "shared/icap/request_parser.hpp"
+#include "shared/mime/template.hpp"
+
+namespace imapav::icapd {
+
+// Where scan events go (the SQLite writer in production, a vector in tests).
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void record(db::ScanEvent event) = 0;
+};
+
+// Writes bytes to the peer; false once the peer is gone.
+using Send = std::function<bool(std::string_view)>;
+
+struct Templates {
+  mime::Template virus;
+  mime::Template error;
+};
+
+// The built-in notice templates (conf/templates/*.txt, embedded at build time), or the
+// files the configuration names. Throws ConfigError on a bad template.
+Templates loadTemplates(const Config& config);
+
+struct ServiceCounters {
+  std::atomic<std::uint64_t> requests{0}, clean{0}, infected{0}, errors{0}, passedUnscanned{0},
+      overloaded{0};
+};
+
+class Service {
+ public:
+  Service(const Config& config, std::shared_ptr<scan::Scanner> scanner, EventSink* events,
+          Templates templates);
+
+  const Config& config() const { return config_; }
+  const std::string& istag() const { return istag_; }  // quoted, as sent
+
+  // The whole OPTIONS answer.
+  std::string optionsResponse(bool close) const;
+  // An error answer (400, 404, 405, 408, 413, 500, 501, 503, 505) with null-body.
+  std::string errorResponse(int status, bool close) const;
+
+  // Scans the body of a REQMOD/RESPMOD request and sends the answer. ieof: the whole
+  // body came inside the preview. Returns false when sending failed.
+  bool respond(const icap::RequestHead& head, const scan::MessageBody& body, bool ieof,
+               const std::string& gateway, bool close, const Send& send);
+
+  const ServiceCounters& counters() const { return counters_; }
+
+ private:
+  scan::ScanResult scanWithSlot(const scan::MessageBody& body);
+  void commonHeaders(icap::Headers& h, bool close) const;
+
+  const Config& config_;
+  std::shared_ptr<scan::Scanner> scanner_;
+  EventSink* events_;
+  Templates templates_;
+  Policy policy_;
+  std::string istag_;
+  std::string hostname_;
+  std::counting_semaphore<1 << 20> slots_;
+  ServiceCounters counters_;
+};
+
+}  // namespace imapav::icapd

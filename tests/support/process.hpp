@@ -1,0 +1,66 @@
+#pragma once
+// What integration tests need to run the real binaries and peers: a private temporary
+// directory, a free loopback port, child processes that are always stopped.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace imapav::test {
+
+// A fresh directory under /tmp, removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// A loopback TCP port that was free a moment ago.
+std::uint16_t freePort();
+// True once something accepts connections on 127.0.0.1:port.
+bool waitForPort(std::uint16_t port, std::chrono::milliseconds timeout);
+
+void writeFile(const std::string& path, const std::string& content);
+std::string readFile(const std::string& path);
+
+// A child process with stdout and stderr appended to logFile. The destructor stops it
+// (SIGTERM, then SIGKILL after 10 s) so a failing test leaves nothing running.
+class ChildProcess {
+ public:
+  ChildProcess(const std::vector<std::string>& argv, const std::string& logFile);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool running();
+  // Sends sig and waits up to timeout; returns the exit status (exit code, or 128+signal),
+  // or -1 if it did not end in time (it is then killed).
+  int stop(int sig, std::chrono::milliseconds timeout);
+  // Waits for it to end by itself; same return values as stop().
+  int wait(std::chrono::milliseconds timeout);
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = -1;
+};
+
+struct CommandResult {
+  int exitCode = -1;   // 128+signal if killed; -1 if it timed out
+  std::string output;  // stdout and stderr together
+};
+// Runs a command to completion with stdin from stdinData (may be empty).
+CommandResult runCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                         const std::string& stdinData = "");
+
+}  // namespace imapav::test

@@ -1,0 +1,196 @@
+// The service logic without sockets: a scripted scanner behind the Scanner interface, the
+// answer parsed back with the project's ICAP response parser.
+
+#include <boost/test/unit_test.hpp>
+
+#include "icap-server/service.hpp"
+#include "shared/icap/response_parser.hpp"
+
+using namespace imapav;
+using namespace imapav::icapd;
+
+namespace {
+
+class FakeScanner final : public scan::Scanner {
+ public:
+  scan::ScanResult next;
+  std::string version = "0-abcdef123456";
+  scan::ScanResult scan(const scan::MessageBody&) override { return next; }
+  std::string engineVersion() const override { return "Fake 1.0"; }
+  std::string signatureVersion() const override { return version; }
+};
+
+class VectorSink final : public EventSink {
+ public:
+  std::vector<db::ScanEvent> events;
+  void record(db::ScanEvent e) override { events.push_back(std::move(e)); }
+};
+
+struct Answer {
+  icap::ResponseHead head;
+  std::string body;
+  std::string header(const std::string& n) const {
+    const auto* v = head.headers.find(n);
+    return v ? *v : "<missing>";
+  }
+};
+
+Answer parse(const std::string& wire) {
+  icap::ResponseParser p;
+  Answer a;
+  std::string_view in(wire);
+  for (;;) {
+    const auto step = p.feed(in);
+    in.remove_prefix(step.consumed);
+    using Ev = icap::ResponseParser::Event;
+    if (step.event == Ev::Head) a.head = p.head();
+    else if (step.event == Ev::Body) a.body.append(p.bodyData());
+    else if (step.event == Ev::Complete) break;
+    else BOOST_FAIL("response does not parse: " + p.errorText() + "\n" + wire);
+  }
+  BOOST_TEST(in.empty());  // nothing after the response
+  return a;
+}
+
+const std::string kMessage =
+    "From: Eve <eve@example.com>\r\nTo: bob@example.net\r\nSubject: Test\r\n"
+    "Message-ID: <m1@example.com>\r\nDate: Sat, 28 Nov 2026 09:00:00 +0000\r\n\r\nbody text\r\n";
+
+struct Env {
+  Config config;
+  std::shared_ptr<FakeScanner> scanner = std::make_shared<FakeScanner>();
+  VectorSink sink;
+  std::unique_ptr<Service> service;
+
+  explicit Env(FailMode mode = FailMode::Drop, bool withScanner = true) {
+    config.engine.databaseDir = "/nonexistent";
+    config.failMode = mode;
+    config.scanThreads = 1;
+    config.spillThreshold = 16;  // force the temporary file path
+    service = std::make_unique<Service>(config, withScanner ? scanner : nullptr, &sink, loadTemplates(config));
+  }
+
+  Answer run(bool allow204, icap::Method method = icap::Method::Respmod, const std::string& message = kMessage) {
+    icap::RequestHead head;
+    head.method = method;
+    head.service = "avscan";
+    head.allow204 = allow204;
+    head.reqHdr = "GET imap://u@h/INBOX;UIDVALIDITY=5/;UID=6 HTTP/1.1\r\n\r\n";
+    if (method == icap::Method::Respmod) {
+      head.resHdr = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(message.size()) + "\r\n\r\n";
+    }
+    head.headers.add("X-Client-IP", "198.51.100.7\r\nX-Evil: 1");
+    scan::MessageBody body(config.spillThreshold, "/tmp");
+    BOOST_REQUIRE(body.append(message));
+    std::string wire;
+    BOOST_REQUIRE(service->respond(head, body, false, "10.1.2.3", false, [&](std::string_view d) {
+      wire.append(d);
+      return true;
+    }));
+    return parse(wire);
+  }
+};
+
+scan::ScanResult clean() {
+  scan::ScanResult r;
+  r.verdict = scan::Verdict::Clean;
+  return r;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(clean_gets_204_or_the_original) {
+  Env env;
+  env.scanner->next = clean();
+  auto a = env.run(true);
+  BOOST_TEST(a.head.status == 204);
+  BOOST_TEST(a.head.headers.find("Encapsulated") == nullptr);
+  a = env.run(false);
+  BOOST_TEST(a.head.status == 200);
+  BOOST_TEST(a.body == kMessage);  // streamed back from the spilled file
+  BOOST_TEST(a.head.resHdr.find("Content-Length: " + std::to_string(kMessage.size()) + "\r\n") != std::string::npos);
+  BOOST_REQUIRE_EQUAL(env.sink.events.size(), 2u);
+  const auto& e = env.sink.events[0];
+  BOOST_TEST(e.verdict == "clean");
+  BOOST_TEST(e.action == "pass");
+  BOOST_TEST(e.gateway == "10.1.2.3");
+  BOOST_TEST(e.clientIp.find('\n') == std::string::npos);  // no control bytes from the network
+  BOOST_TEST(e.uid.value_or(0) == 6);
+  BOOST_TEST(e.sender == "eve@example.com");
+  BOOST_TEST(e.engineVersion == "Fake 1.0");
+}
+
+BOOST_AUTO_TEST_CASE(infected_is_replaced_and_names_are_made_header_safe) {
+  Env env;
+  env.scanner->next.verdict = scan::Verdict::Infected;
+  env.scanner->next.threats = {"Bad.One", "Evil\r\nX-Injected: yes;"};
+  const auto a = env.run(true);
+  BOOST_TEST(a.head.status == 200);
+  BOOST_TEST(a.header("X-Infection-Found") == "Type=0; Resolution=2; Threat=Bad.One;");
+  BOOST_TEST(a.head.headers.find("X-Injected") == nullptr);
+  BOOST_TEST(a.header("X-Violations-Found").substr(0, 3) == "2\r\n");
+  BOOST_TEST(a.body.find("Subject: Test\r\n") != std::string::npos);
+  BOOST_TEST(a.body.find("Bad.One") != std::string::npos);
+  BOOST_TEST(a.body.find("body text") == std::string::npos);
+  BOOST_TEST(a.head.resHdr.find("Content-Length: " + std::to_string(a.body.size()) + "\r\n") != std::string::npos);
+  BOOST_TEST(env.sink.events.at(0).threats == "Bad.One,Evil\r\nX-Injected: yes;");  // the log keeps the name
+}
+
+BOOST_AUTO_TEST_CASE(errors_follow_the_fail_mode) {
+  scan::ScanResult timeout;
+  timeout.error = scan::ErrorClass::Timeout;
+  {
+    Env env(FailMode::Drop);
+    env.scanner->next = timeout;
+    const auto a = env.run(true);
+    BOOST_TEST(a.head.status == 200);
+    BOOST_TEST(a.header("X-Imapav-Error") == "timeout");
+    BOOST_TEST(a.header("X-Imapav-Action") == "replace");
+    BOOST_TEST(a.body.find("longer than allowed") != std::string::npos);
+    BOOST_TEST(env.sink.events.at(0).errorClass == "timeout");
+  }
+  {
+    Env env(FailMode::Pass);
+    env.scanner->next = timeout;
+    auto a = env.run(true);
+    BOOST_TEST(a.head.status == 204);
+    BOOST_TEST(a.header("X-Imapav-Action") == "pass-unscanned");
+    a = env.run(false);
+    BOOST_TEST(a.head.status == 200);
+    BOOST_TEST(a.body == kMessage);
+    BOOST_TEST(a.head.resHdr.find("X-Imapav-Unscanned: timeout\r\n") != std::string::npos);
+    BOOST_TEST(env.sink.events.at(1).action == "pass-unscanned");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(no_engine_is_an_error_not_a_pass) {
+  Env env(FailMode::Drop, false);
+  const auto a = env.run(true);
+  BOOST_TEST(a.head.status == 200);
+  BOOST_TEST(a.header("X-Imapav-Error") == "engine_not_ready");
+}
+
+BOOST_AUTO_TEST_CASE(reqmod_answers_with_a_request) {
+  Env env;
+  env.scanner->next.verdict = scan::Verdict::Infected;
+  env.scanner->next.threats = {"X"};
+  const auto a = env.run(true, icap::Method::Reqmod);
+  BOOST_TEST(a.head.status == 200);
+  BOOST_TEST(a.head.encapsulated.reqHdr.has_value());
+  BOOST_TEST(a.head.encapsulated.reqBody.has_value());
+  BOOST_TEST(!a.head.encapsulated.resHdr.has_value());
+  BOOST_TEST(env.sink.events.at(0).method == "REQMOD");
+}
+
+BOOST_AUTO_TEST_CASE(istag_is_quoted_bounded_and_follows_the_signatures) {
+  Env a;
+  Env b;
+  b.scanner->version = std::string(100, '9');
+  b.service = std::make_unique<Service>(b.config, b.scanner, &b.sink, loadTemplates(b.config));
+  BOOST_TEST(a.service->istag() == "\"imapav-0-abcdef123456\"");
+  BOOST_TEST(b.service->istag().size() == 34u);
+  BOOST_TEST(a.service->istag() != b.service->istag());
+  const auto options = parse(a.service->optionsResponse(false));
+  BOOST_TEST(options.header("ISTag") == a.service->istag());
+  BOOST_TEST(options.header("Encapsulated") == "null-body=0");
+}

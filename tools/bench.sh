@@ -1,0 +1,314 @@
+#!/usr/bin/env bash
+# Benchmark: imapav-icapd versus c-icap + virus_scan/clamav_mod versus libclamav alone, on
+# the same signatures and the same (unique per request) messages. Builds what it needs,
+# starts both servers on free loopback ports in a temporary directory, checks that both
+# really detect an infected message at every size, runs the cases interleaved, prints a
+# table, and stops everything on exit. See tools/bench/README.md.
+#
+# Environment (all optional):
+#   IMAPAV_BENCH_BUILD       build directory            (default: <repo>/build-bench)
+#   IMAPAV_BENCH_SECONDS     measured seconds per run   (default: 7)
+#   IMAPAV_BENCH_WARMUP      warm-up seconds per run    (default: 1)
+#   IMAPAV_BENCH_ROUNDS      rounds over all cases      (default: 2; order reversed each round)
+#   IMAPAV_BENCH_SIZES       message sizes              (default: "50k 5M", 1000-based)
+#   IMAPAV_BENCH_CONNS       connections/threads        (default: "1 2")
+#   IMAPAV_BENCH_SIGNATURES  signature directory        (default: <repo>/tests/data/signatures)
+#   IMAPAV_BENCH_SCAN_TMP    parent of the scan temporary directory that all three use
+#                            (default: the run's directory under /tmp; try /dev/shm)
+#   IMAPAV_BENCH_KEEP=1      keep the temporary directory (configs, logs, raw results)
+# Quick run: IMAPAV_BENCH_SECONDS=2 IMAPAV_BENCH_ROUNDS=1 tools/bench.sh
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${IMAPAV_BENCH_BUILD:-$ROOT/build-bench}
+RUN_SECONDS=${IMAPAV_BENCH_SECONDS:-7}
+WARMUP=${IMAPAV_BENCH_WARMUP:-1}
+ROUNDS=${IMAPAV_BENCH_ROUNDS:-2}
+SIZES=${IMAPAV_BENCH_SIZES:-"50k 5M"}
+CONNS=${IMAPAV_BENCH_CONNS:-"1 2"}
+SIGS=${IMAPAV_BENCH_SIGNATURES:-$ROOT/tests/data/signatures}
+CICAP=/usr/bin/c-icap
+CICAP_MODULES=/usr/lib/x86_64-linux-gnu/c_icap
+
+BENCH=$BUILD/tools/bench/imapav-bench-icap
+PRELOAD=$BUILD/tools/bench/imapav_bench_dbdir.so
+ICAPD=$BUILD/icap-server/imapav-icapd
+
+WORK=$(mktemp -d /tmp/imapav-bench.XXXXXX)
+SERVER_PIDS=()
+FAILED=0
+
+log() { printf '%s\n' "$*"; }
+die() { printf 'bench.sh: %s\n' "$*" >&2; exit 1; }
+
+# Stops every server we started (each runs in its own process group, so c-icap's
+# children go too), then removes the temporary directory.
+cleanup() {
+  local pid i
+  for pid in "${SERVER_PIDS[@]}"; do
+    kill -TERM -- "-$pid" 2>/dev/null || true
+  done
+  for pid in "${SERVER_PIDS[@]}"; do
+    for ((i = 0; i < 100; i++)); do
+      kill -0 -- "-$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 -- "-$pid" 2>/dev/null; then
+      log "bench.sh: process group $pid did not stop on SIGTERM; killing it"
+      kill -KILL -- "-$pid" 2>/dev/null || true
+    fi
+  done
+  [[ -n ${SCAN_TMP:-} ]] && rm -rf -- "$SCAN_TMP"
+  if [[ ${IMAPAV_BENCH_KEEP:-0} == 1 ]]; then
+    log "bench.sh: kept $WORK"
+  else
+    rm -rf -- "$WORK"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- build -------------------------------------------------------------------------------
+[[ -x $CICAP ]] || die "$CICAP not found (Debian packages c-icap and libc-icap-mod-virus-scan)"
+[[ -f $CICAP_MODULES/virus_scan.so && -f $CICAP_MODULES/clamav_mod.so ]] ||
+  die "c-icap's virus_scan.so/clamav_mod.so not found in $CICAP_MODULES"
+if [[ ! -f $BUILD/CMakeCache.txt ]]; then
+  cmake -S "$ROOT" -B "$BUILD" >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; die "cmake configure failed"; }
+fi
+cmake --build "$BUILD" --target imapav-bench-icap imapav-icapd -j2 >>"$WORK/build.log" 2>&1 ||
+  { tail -30 "$WORK/build.log"; die "build failed"; }
+
+# --- signatures ---------------------------------------------------------------------------
+if ! compgen -G "$SIGS/*.ndb" >/dev/null && ! compgen -G "$SIGS/*.hdb" >/dev/null; then
+  # No project signatures yet: a marker and EICAR, the latter assembled from two halves.
+  SIGS=$WORK/signatures
+  mkdir -p "$SIGS"
+  eicar_hex=$(printf '%s%s' 'X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR' '-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' |
+    od -An -tx1 | tr -d ' \n')
+  marker_hex=$(printf 'IMAPAV-BENCH-MARKER' | od -An -tx1 | tr -d ' \n')
+  printf 'Imapav.Bench.Marker:0:*:%s\nImapav.Bench.Eicar:0:*:%s\n' "$marker_hex" "$eicar_hex" >"$SIGS/bench.ndb"
+fi
+
+# --- servers ------------------------------------------------------------------------------
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT PID NAME LOG: until PORT accepts connections; fails if PID dies first.
+wait_port() {
+  local port=$1 pid=$2 name=$3 logfile=$4 i
+  for ((i = 0; i < 300; i++)); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail -20 "$logfile" >&2 || true
+      die "$name exited during start-up (log above)"
+    fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  tail -20 "$logfile" >&2 || true
+  die "$name did not listen on 127.0.0.1:$port within 30 s"
+}
+
+# libclamav writes every MIME part to a temporary file (and a directory per scan), and
+# c-icap its whole body: where that lives matters a lot, so all three share one directory.
+SCAN_TMP=$(mktemp -d "${IMAPAV_BENCH_SCAN_TMP:-$WORK}/imapav-bench-scan.XXXXXX")
+mkdir -p "$WORK/log"
+ICAPD_PORT=$(free_port)
+CICAP_PORT=$(free_port)
+while [[ $CICAP_PORT == "$ICAPD_PORT" ]]; do CICAP_PORT=$(free_port); done
+
+cat >"$WORK/imapav-icapd.conf" <<EOF
+# Generated by tools/bench.sh. Everything not set here is imapav-icapd's default.
+icap.listen = 127.0.0.1:$ICAPD_PORT
+scan.database_dir = $SIGS
+scan.tmp_dir = $SCAN_TMP
+log.database = $WORK/events.db
+policy.fail_mode = drop
+EOF
+
+# c-icap made to scan every message (see tools/bench/README.md, "Fairness"):
+# - MaxObjectSize far above the largest message (default 5M passes bigger ones unscanned);
+# - no early sending (SendPercentData 0, StartSendPercentDataAfter above any message);
+# - ScanFileTypes lists every group of c-icap.magic (mail is "TEXT");
+# - libclamav limits as imapav-icapd's defaults (MaxScanTime is not settable; both use
+#   libclamav's 120 s default);
+# - one child with 8 threads: enough for 2 connections, no process churn;
+# - unlimited keep-alive so connections stay open.
+# clamav_mod has no database directory option: it loads from cl_retdbdir(), which
+# imapav_bench_dbdir.so (LD_PRELOAD) points at the same signatures.
+cat >"$WORK/c-icap.conf" <<EOF
+PidFile $WORK/c-icap.pid
+CommandsSocket $WORK/c-icap.ctl
+Port 127.0.0.1:$CICAP_PORT
+Timeout 300
+MaxKeepAliveRequests -1
+KeepAliveTimeout 600
+StartServers 1
+MaxServers 1
+MinSpareThreads 1
+MaxSpareThreads 8
+ThreadsPerChild 8
+MaxRequestsPerChild 0
+TmpDir $SCAN_TMP
+MaxMemObject 131072
+DebugLevel 1
+Pipelining on
+ModulesDir $CICAP_MODULES
+ServicesDir $CICAP_MODULES
+TemplateDir /usr/share/c_icap/templates/
+TemplateDefaultLanguage en
+LoadMagicFile /etc/c-icap/c-icap.magic
+ServerLog $WORK/log/c-icap-server.log
+AccessLog $WORK/log/c-icap-access.log
+Module common clamav_mod.so
+clamav_mod.TmpDir $SCAN_TMP
+clamav_mod.MaxScanSize 100M
+clamav_mod.MaxFileSizeInArchive 50M
+clamav_mod.MaxRecLevel 16
+clamav_mod.MaxFilesInArchive 10000
+Service virus_scan virus_scan.so
+virus_scan.DefaultEngine clamav
+virus_scan.ScanFileTypes TEXT DATA EXECUTABLE ARCHIVE GRAPHICS STREAM DOCUMENT
+virus_scan.SendPercentData 0
+virus_scan.StartSendPercentDataAfter 1000M
+virus_scan.MaxObjectSize 1000M
+virus_scan.Allow204Responces on
+virus_scan.PassOnError off
+EOF
+
+setsid "$ICAPD" --config "$WORK/imapav-icapd.conf" >"$WORK/log/imapav-icapd.log" 2>&1 </dev/null &
+ICAPD_PID=$!
+SERVER_PIDS+=("$ICAPD_PID")
+setsid env LD_PRELOAD="$PRELOAD" IMAPAV_BENCH_CLAMAV_DBDIR="$SIGS" \
+  "$CICAP" -N -f "$WORK/c-icap.conf" >"$WORK/log/c-icap.out" 2>&1 </dev/null &
+CICAP_PID=$!
+SERVER_PIDS+=("$CICAP_PID")
+wait_port "$ICAPD_PORT" "$ICAPD_PID" imapav-icapd "$WORK/log/imapav-icapd.log"
+wait_port "$CICAP_PORT" "$CICAP_PID" c-icap "$WORK/log/c-icap.out"
+
+ICAPD_URL=127.0.0.1:$ICAPD_PORT/avscan
+CICAP_URL=127.0.0.1:$CICAP_PORT/virus_scan
+
+log "imapav benchmark: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+log "  libclamav $(dpkg-query -W -f='${Version}' libclamav12 2>/dev/null || echo '?'), c-icap $(dpkg-query -W -f='${Version}' c-icap 2>/dev/null || echo '?'), virus_scan $(dpkg-query -W -f='${Version}' libc-icap-mod-virus-scan 2>/dev/null || echo '?')"
+log "  signatures: $SIGS ($(cat "$SIGS"/*.ndb "$SIGS"/*.hdb 2>/dev/null | grep -vc '^#' || true) lines)"
+log "  imapav-icapd icap://$ICAPD_URL   c-icap icap://$CICAP_URL"
+log "  scan temporary directory: $SCAN_TMP ($(df --output=fstype "$SCAN_TMP" | tail -1))"
+log "  runs: ${RUN_SECONDS}s measured after ${WARMUP}s warm-up, $ROUNDS round(s), sizes: $SIZES, connections: $CONNS"
+
+# field LINE KEY: the value of KEY=... in a result line.
+field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
+
+# --- sanity: both servers must replace an infected message of every size ---------------------
+log ""
+log "sanity check (infected messages must come back replaced):"
+for size in $SIZES; do
+  for name in imapav-icapd c-icap; do
+    url=$ICAPD_URL
+    [[ $name == c-icap ]] && url=$CICAP_URL
+    if ! line=$("$BENCH" --icap "$url" --label "$name" --connections 1 --size "$size" --requests 2 --infected); then
+      log "  $line"
+      die "$name: the infected check failed to run"
+    fi
+    log "  $line"
+    if [[ $(field "$line" replaced) != 2 || $(field "$line" errors) != 0 ]]; then
+      die "$name did not replace infected $size messages: the comparison would be meaningless"
+    fi
+  done
+  line=$("$BENCH" --clamav "$SIGS" --tmp-dir "$SCAN_TMP" --label libclamav --threads 1 --size "$size" --requests 2 --infected) ||
+    die "libclamav alone: the infected check failed"
+  log "  $line"
+  [[ $(field "$line" infected) == 2 ]] || die "libclamav alone did not detect infected $size messages"
+done
+
+# --- timed runs ---------------------------------------------------------------------------
+RESULTS=$WORK/results.txt
+: >"$RESULTS"
+run_case() {  # run_case TARGET SIZE N
+  local target=$1 size=$2 n=$3 line rc=0
+  case $target in
+    imapav-icapd) line=$("$BENCH" --icap "$ICAPD_URL" --label imapav-icapd --connections "$n" --size "$size" \
+                           --seconds "$RUN_SECONDS" --warmup "$WARMUP") || rc=$? ;;
+    c-icap) line=$("$BENCH" --icap "$CICAP_URL" --label c-icap --connections "$n" --size "$size" \
+                     --seconds "$RUN_SECONDS" --warmup "$WARMUP") || rc=$? ;;
+    libclamav) line=$("$BENCH" --clamav "$SIGS" --tmp-dir "$SCAN_TMP" --label libclamav --threads "$n" \
+                        --size "$size" --seconds "$RUN_SECONDS" --warmup "$WARMUP") || rc=$? ;;
+  esac
+  if [[ $rc != 0 || -z $line ]]; then
+    FAILED=1
+    log "  FAILED ($target $size $n): ${line:-no output}"
+  fi
+  # Clean messages must all come back 204 (ICAP) or clean (libclamav).
+  if [[ $target != libclamav && -n $line && ( $(field "$line" s200) != 0 || $(field "$line" other) != 0 ) ]]; then
+    FAILED=1
+    log "  UNEXPECTED: clean messages not answered 204"
+  fi
+  log "  $line"
+  printf '%s sizearg=%s n=%s\n' "$line" "$size" "$n" >>"$RESULTS"
+}
+
+log ""
+log "runs:"
+cases=()
+for size in $SIZES; do
+  for n in $CONNS; do
+    cases+=("imapav-icapd $size $n" "c-icap $size $n" "libclamav $size $n")
+  done
+done
+for ((round = 1; round <= ROUNDS; round++)); do
+  # Alternate the order each round so neither server always runs after the other.
+  if ((round % 2 == 1)); then
+    for c in "${cases[@]}"; do run_case $c; done
+  else
+    for ((i = ${#cases[@]} - 1; i >= 0; i--)); do run_case ${cases[i]}; done
+  fi
+done
+
+# --- table --------------------------------------------------------------------------------
+awk -v sizes="$SIZES" -v conns="$CONNS" '
+  function val(key,   i, kv) {
+    for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) return kv[2] }
+    return ""
+  }
+  {
+    t = val("target"); s = val("sizearg"); n = val("n")
+    key = t SUBSEP s SUBSEP n
+    runs[key]++
+    rq[key] += val("req_s"); mb[key] += val("MB_s")
+    if (t == "libclamav") { srq[key] += val("scan_req_s"); smb[key] += val("scan_MB_s") }
+    bytes[s] = val("size")
+    list[key] = list[key] sprintf("%s%.2f", (runs[key] > 1 ? " " : ""), val("req_s"))
+  }
+  function mean(a, key) { return runs[key] ? a[key] / runs[key] : 0 }
+  function ratio(a, b) { return b > 0 ? sprintf("%.2fx", a / b) : "n/a" }
+  END {
+    ns = split(sizes, S, " "); nc = split(conns, C, " ")
+    printf "\n%-8s %-5s %-13s %10s %9s   %s\n", "size", "conns", "target", "req/s", "MB/s", "req/s per round"
+    for (i = 1; i <= ns; i++) for (j = 1; j <= nc; j++) {
+      split("imapav-icapd c-icap libclamav", T, " ")
+      for (t = 1; t <= 3; t++) {
+        key = T[t] SUBSEP S[i] SUBSEP C[j]
+        if (!runs[key]) continue
+        extra = ""
+        if (T[t] == "libclamav")
+          extra = sprintf("   scan calls only: %.2f req/s, %.2f MB/s", mean(srq, key), mean(smb, key))
+        printf "%-8s %-5s %-13s %10.2f %9.2f   [%s]%s\n", S[i] " (" int(bytes[S[i]] / 1000) "k)", C[j], T[t], \
+          mean(rq, key), mean(mb, key), list[key], extra
+      }
+    }
+    printf "\nratios (means over rounds):\n"
+    for (i = 1; i <= ns; i++) for (j = 1; j <= nc; j++) {
+      a = "imapav-icapd" SUBSEP S[i] SUBSEP C[j]; b = "c-icap" SUBSEP S[i] SUBSEP C[j]
+      l = "libclamav" SUBSEP S[i] SUBSEP C[j]
+      printf "  %-5s %s conn(s): imapav/c-icap req/s %-7s   imapav/libclamav-alone %-7s (vs scan calls only %s)\n", \
+        S[i], C[j], ratio(mean(rq, a), mean(rq, b)), ratio(mean(rq, a), mean(rq, l)), ratio(mean(rq, a), mean(srq, l))
+    }
+    printf "\ntargets: imapav/c-icap >= 2.00x on ~50 KB; imapav/libclamav-alone >= 0.90x on ~5 MB\n"
+  }' "$RESULTS"
+
+if ((FAILED)); then
+  log ""
+  log "bench.sh: some runs failed or answered unexpectedly (see above)"
+  exit 1
+fi
