@@ -124,13 +124,17 @@ void Connection::run() {
           break;
         case Ev::Complete: {
           const auto& head = parser.head();
-          const bool close = head.connectionClose || stopping_.load();
           bool ok = true;
+          bool close = false;
           if (head.method == icap::Method::Options) {
+            close = head.connectionClose || stopping_.load();
             ok = sendAll(service_.optionsResponse(close));
           } else {
-            ok = service_.respond(head, body, parser.ieof(), peer_, close,
-                                  [this](std::string_view d) { return sendAll(d); });
+            const auto outcome = service_.evaluate(head, body, peer_);
+            // A stop that came during the scan is announced in this answer.
+            close = head.connectionClose || stopping_.load();
+            ok = service_.answer(head, body, parser.ieof(), outcome, peer_, close,
+                                 [this](std::string_view d) { return sendAll(d); });
           }
           inRequest = false;
           body.clear();

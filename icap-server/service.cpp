@@ -237,24 +237,33 @@ scan::ScanResult Service::scanWithSlot(const scan::MessageBody& body) {
 
 bool Service::respond(const icap::RequestHead& head, const scan::MessageBody& body, bool ieof,
                       const std::string& gateway, bool close, const Send& send) {
+  return answer(head, body, ieof, evaluate(head, body, gateway), gateway, close, send);
+}
+
+Service::Outcome Service::evaluate(const icap::RequestHead& head, const scan::MessageBody& body,
+                                   const std::string& gateway) {
   ++counters_.requests;
   const bool reqmod = head.method == icap::Method::Reqmod;
   const auto started = std::chrono::steady_clock::now();
-  const auto result = scanWithSlot(body);
-  const auto decision = policy_.decide(result);
-  const auto scanUs = result.elapsed.count() > 0
+  Outcome out;
+  out.result = scanWithSlot(body);
+  out.decision = policy_.decide(out.result);
+  const auto& result = out.result;
+  const auto& decision = out.decision;
+  out.scanUs = result.elapsed.count() > 0
                           ? result.elapsed.count()
                           : std::chrono::duration_cast<std::chrono::microseconds>(
                                 std::chrono::steady_clock::now() - started)
                                 .count();
 
-  const std::string prefix = headPrefix(body);
-  const auto summary = mime::summarize(prefix);
-  const std::string& httpRaw = reqmod ? head.reqHdr : head.resHdr;
-  std::string url;
+  const auto scanUs = out.scanUs;
+  out.prefix = headPrefix(body);
+  out.summary = mime::summarize(out.prefix);
+  const auto& summary = out.summary;
   if (!head.reqHdr.empty()) {
-    if (auto req = icap::parseHttpHead(head.reqHdr)) url = std::string(req->requestTarget().substr(0, 2048));
+    if (auto req = icap::parseHttpHead(head.reqHdr)) out.url = std::string(req->requestTarget().substr(0, 2048));
   }
+  const auto& url = out.url;
 
   switch (result.verdict) {
     case scan::Verdict::Clean: ++counters_.clean; break;
@@ -305,8 +314,18 @@ bool Service::respond(const icap::RequestHead& head, const scan::MessageBody& bo
                                                               : "error"),
       std::string(toString(decision.action)), headerSafe(decision.reason),
       static_cast<double>(scanUs) / 1000.0);
+  return out;
+}
 
-  // --- the ICAP answer
+bool Service::answer(const icap::RequestHead& head, const scan::MessageBody& body, bool ieof,
+                     const Outcome& outcome, const std::string& gateway, bool close, const Send& send) {
+  const bool reqmod = head.method == icap::Method::Reqmod;
+  const auto& result = outcome.result;
+  const auto& decision = outcome.decision;
+  const auto& summary = outcome.summary;
+  const auto& url = outcome.url;
+  const auto& prefix = outcome.prefix;
+  const std::string& httpRaw = reqmod ? head.reqHdr : head.resHdr;
   icap::Headers h;
   commonHeaders(h, close);
   switch (result.verdict) {

@@ -16,6 +16,7 @@
 #include "icap-server/scan/message_body.hpp"
 #include "icap-server/scan/scanner.hpp"
 #include "shared/icap/request_parser.hpp"
+#include "shared/mime/notice.hpp"
 #include "shared/mime/template.hpp"
 
 namespace imapav::icapd {
@@ -57,8 +58,24 @@ class Service {
   // An error answer (400, 404, 405, 408, 413, 500, 501, 503, 505) with null-body.
   std::string errorResponse(int status, bool close) const;
 
-  // Scans the body of a REQMOD/RESPMOD request and sends the answer. ieof: the whole
-  // body came inside the preview. Returns false when sending failed.
+  // What a scan found and what policy made of it, with what the answer needs.
+  struct Outcome {
+    scan::ScanResult result;
+    Decision decision;
+    std::string url;     // the request URL of the encapsulated HTTP request, if any
+    std::string prefix;  // the message's first bytes, where its header section is
+    mime::MessageSummary summary;
+    std::int64_t scanUs = 0;
+  };
+
+  // Scans the body of a REQMOD/RESPMOD request, decides, logs and records the event.
+  Outcome evaluate(const icap::RequestHead& head, const scan::MessageBody& body,
+                   const std::string& gateway);
+  // Sends the answer for an evaluated request. ieof: the whole body came inside the
+  // preview. close: say "Connection: close". Returns false when sending failed.
+  bool answer(const icap::RequestHead& head, const scan::MessageBody& body, bool ieof,
+              const Outcome& outcome, const std::string& gateway, bool close, const Send& send);
+  // evaluate() then answer().
   bool respond(const icap::RequestHead& head, const scan::MessageBody& body, bool ieof,
                const std::string& gateway, bool close, const Send& send);
 

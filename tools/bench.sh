@@ -7,9 +7,9 @@
 #
 # Environment (all optional):
 #   IMAPAV_BENCH_BUILD       build directory            (default: <repo>/build-bench)
-#   IMAPAV_BENCH_SECONDS     measured seconds per run   (default: 7)
+#   IMAPAV_BENCH_SECONDS     measured seconds per run   (default: 5)
 #   IMAPAV_BENCH_WARMUP      warm-up seconds per run    (default: 1)
-#   IMAPAV_BENCH_ROUNDS      rounds over all cases      (default: 2; order reversed each round)
+#   IMAPAV_BENCH_ROUNDS      rounds over all cases      (default: 3; order reversed each round)
 #   IMAPAV_BENCH_SIZES       message sizes              (default: "50k 5M", 1000-based)
 #   IMAPAV_BENCH_CONNS       connections/threads        (default: "1 2")
 #   IMAPAV_BENCH_SIGNATURES  signature directory        (default: <repo>/tests/data/signatures)
@@ -22,9 +22,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${IMAPAV_BENCH_BUILD:-$ROOT/build-bench}
-RUN_SECONDS=${IMAPAV_BENCH_SECONDS:-7}
+RUN_SECONDS=${IMAPAV_BENCH_SECONDS:-5}
 WARMUP=${IMAPAV_BENCH_WARMUP:-1}
-ROUNDS=${IMAPAV_BENCH_ROUNDS:-2}
+ROUNDS=${IMAPAV_BENCH_ROUNDS:-3}
 SIZES=${IMAPAV_BENCH_SIZES:-"50k 5M"}
 CONNS=${IMAPAV_BENCH_CONNS:-"1 2"}
 SIGS=${IMAPAV_BENCH_SIGNATURES:-$ROOT/tests/data/signatures}
@@ -225,8 +225,8 @@ done
 # --- timed runs ---------------------------------------------------------------------------
 RESULTS=$WORK/results.txt
 : >"$RESULTS"
-run_case() {  # run_case TARGET SIZE N
-  local target=$1 size=$2 n=$3 line rc=0
+run_case() {  # run_case ROUND TARGET SIZE N
+  local round=$1 target=$2 size=$3 n=$4 line rc=0
   case $target in
     imapav-icapd) line=$("$BENCH" --icap "$ICAPD_URL" --label imapav-icapd --connections "$n" --size "$size" \
                            --seconds "$RUN_SECONDS" --warmup "$WARMUP") || rc=$? ;;
@@ -245,7 +245,7 @@ run_case() {  # run_case TARGET SIZE N
     log "  UNEXPECTED: clean messages not answered 204"
   fi
   log "  $line"
-  printf '%s sizearg=%s n=%s\n' "$line" "$size" "$n" >>"$RESULTS"
+  printf '%s sizearg=%s n=%s round=%s\n' "$line" "$size" "$n" "$round" >>"$RESULTS"
 }
 
 log ""
@@ -259,50 +259,61 @@ done
 for ((round = 1; round <= ROUNDS; round++)); do
   # Alternate the order each round so neither server always runs after the other.
   if ((round % 2 == 1)); then
-    for c in "${cases[@]}"; do run_case $c; done
+    for c in "${cases[@]}"; do run_case "$round" $c; done
   else
-    for ((i = ${#cases[@]} - 1; i >= 0; i--)); do run_case ${cases[i]}; done
+    for ((i = ${#cases[@]} - 1; i >= 0; i--)); do run_case "$round" ${cases[i]}; done
   fi
 done
 
 # --- table --------------------------------------------------------------------------------
-awk -v sizes="$SIZES" -v conns="$CONNS" '
+# Ratios are taken per round, between runs that ran next to each other (the load of a
+# shared machine drifts over minutes), then averaged; min-max shows their spread.
+awk -v sizes="$SIZES" -v conns="$CONNS" -v rounds="$ROUNDS" '
   function val(key,   i, kv) {
     for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) return kv[2] }
     return ""
   }
   {
-    t = val("target"); s = val("sizearg"); n = val("n")
+    t = val("target"); s = val("sizearg"); n = val("n"); r = val("round")
     key = t SUBSEP s SUBSEP n
     runs[key]++
     rq[key] += val("req_s"); mb[key] += val("MB_s")
-    if (t == "libclamav") { srq[key] += val("scan_req_s"); smb[key] += val("scan_MB_s") }
+    R[key, r] = val("req_s")
+    if (t == "libclamav") { srq[key] += val("scan_req_s"); smb[key] += val("scan_MB_s"); SR[key, r] = val("scan_req_s") }
     bytes[s] = val("size")
-    list[key] = list[key] sprintf("%s%.2f", (runs[key] > 1 ? " " : ""), val("req_s"))
+    list[key] = list[key] sprintf("%s%.1f", (runs[key] > 1 ? " " : ""), val("req_s"))
   }
   function mean(a, key) { return runs[key] ? a[key] / runs[key] : 0 }
-  function ratio(a, b) { return b > 0 ? sprintf("%.2fx", a / b) : "n/a" }
+  # Mean of the per-round ratios A/B, with their min and max.
+  function paired(A, a, B, b,   r, x, sum, cnt, lo, hi) {
+    cnt = 0
+    for (r = 1; r <= rounds; r++) {
+      if (!((a, r) in A) || !((b, r) in B) || B[b, r] <= 0) continue
+      x = A[a, r] / B[b, r]; sum += x; cnt++
+      if (cnt == 1 || x < lo) lo = x
+      if (cnt == 1 || x > hi) hi = x
+    }
+    return cnt ? sprintf("%.2fx (%.2f-%.2f)", sum / cnt, lo, hi) : "n/a"
+  }
   END {
     ns = split(sizes, S, " "); nc = split(conns, C, " ")
-    printf "\n%-8s %-5s %-13s %10s %9s   %s\n", "size", "conns", "target", "req/s", "MB/s", "req/s per round"
-    for (i = 1; i <= ns; i++) for (j = 1; j <= nc; j++) {
-      split("imapav-icapd c-icap libclamav", T, " ")
-      for (t = 1; t <= 3; t++) {
-        key = T[t] SUBSEP S[i] SUBSEP C[j]
-        if (!runs[key]) continue
-        extra = ""
-        if (T[t] == "libclamav")
-          extra = sprintf("   scan calls only: %.2f req/s, %.2f MB/s", mean(srq, key), mean(smb, key))
-        printf "%-8s %-5s %-13s %10.2f %9.2f   [%s]%s\n", S[i] " (" int(bytes[S[i]] / 1000) "k)", C[j], T[t], \
-          mean(rq, key), mean(mb, key), list[key], extra
-      }
+    split("imapav-icapd c-icap libclamav", T, " ")
+    printf "\n%-11s %-5s %-13s %9s %8s   %s\n", "size", "conns", "target", "req/s", "MB/s", "req/s per round"
+    for (i = 1; i <= ns; i++) for (j = 1; j <= nc; j++) for (t = 1; t <= 3; t++) {
+      key = T[t] SUBSEP S[i] SUBSEP C[j]
+      if (!runs[key]) continue
+      extra = ""
+      if (T[t] == "libclamav")
+        extra = sprintf("   scan calls only: %.2f req/s, %.2f MB/s", mean(srq, key), mean(smb, key))
+      printf "%-11s %-5s %-13s %9.2f %8.2f   [%s]%s\n", S[i] " (" sprintf("%.0f", bytes[S[i]] / 1000) "k)", \
+        C[j], T[t], mean(rq, key), mean(mb, key), list[key], extra
     }
-    printf "\nratios (means over rounds):\n"
+    printf "\nratios of req/s (mean of per-round ratios, min-max):\n"
+    printf "  %-5s %-5s %-24s %-24s %s\n", "size", "conns", "imapav/c-icap", "imapav/libclamav-alone", "imapav/libclamav scan calls"
     for (i = 1; i <= ns; i++) for (j = 1; j <= nc; j++) {
       a = "imapav-icapd" SUBSEP S[i] SUBSEP C[j]; b = "c-icap" SUBSEP S[i] SUBSEP C[j]
       l = "libclamav" SUBSEP S[i] SUBSEP C[j]
-      printf "  %-5s %s conn(s): imapav/c-icap req/s %-7s   imapav/libclamav-alone %-7s (vs scan calls only %s)\n", \
-        S[i], C[j], ratio(mean(rq, a), mean(rq, b)), ratio(mean(rq, a), mean(rq, l)), ratio(mean(rq, a), mean(srq, l))
+      printf "  %-5s %-5s %-24s %-24s %s\n", S[i], C[j], paired(R, a, R, b), paired(R, a, R, l), paired(R, a, SR, l)
     }
     printf "\ntargets: imapav/c-icap >= 2.00x on ~50 KB; imapav/libclamav-alone >= 0.90x on ~5 MB\n"
   }' "$RESULTS"

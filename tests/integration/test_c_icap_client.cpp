@@ -71,6 +71,7 @@ BOOST_AUTO_TEST_CASE(tool_clean_and_infected_with_and_without_preview) {
       BOOST_TEST(contains(r.output, "204"));
       BOOST_TEST(!contains(r.output, "X-Infection-Found"));
 
+      std::filesystem::remove(f.dir().file("infected.out"));  // c-icap-client will not overwrite
       r = cicapClient(f, f.dir().file("infected.eml"), f.dir().file("infected.out"), extra);
       BOOST_TEST_MESSAGE(r.output);
       BOOST_TEST(r.exitCode == 0);

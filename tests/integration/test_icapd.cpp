@@ -286,10 +286,20 @@ BOOST_AUTO_TEST_CASE(stalled_request_gets_408) {
 
 BOOST_AUTO_TEST_CASE(connections_beyond_the_limit_get_503) {
   IcapdFixture f(Settings{{"icap.max_connections", "1"}});
-  IcapConnection first(f.port());
   const std::string options = "OPTIONS icap://127.0.0.1/avscan ICAP/1.0\r\nEncapsulated: null-body=0\r\n\r\n";
-  BOOST_REQUIRE(first.send(options));
-  BOOST_REQUIRE(first.read());  // now it certainly holds the only slot
+  // The fixture's start-up probe may still hold the slot for a moment: retry until the
+  // first connection is served; then it certainly holds the only slot.
+  std::unique_ptr<IcapConnection> held;
+  for (int i = 0; i < 50 && !held; ++i) {
+    auto c = std::make_unique<IcapConnection>(f.port());
+    BOOST_REQUIRE(c->send(options));
+    auto r = c->read();
+    BOOST_REQUIRE(r);
+    if (r->head.status == 200) held = std::move(c);
+    else std::this_thread::sleep_for(100ms);
+  }
+  BOOST_REQUIRE(held);
+  IcapConnection& first = *held;
   IcapConnection second(f.port());
   second.send(options);
   auto r = second.read();
