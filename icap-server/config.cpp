@@ -113,6 +113,21 @@ Config loadConfig(const std::string& path) {
          if (v.empty() || v.find_first_of("/?# \t") != std::string::npos) throw ConfigError(k + ": invalid service name '" + v + "'");
          c.service = v;
        }},
+      {"icap.methods",
+       [&](const std::string& k, const std::string& v) {
+         c.respmod = c.reqmod = false;
+         std::string item;
+         for (std::size_t i = 0; i <= v.size(); ++i) {
+           if (i < v.size() && v[i] != ',') {
+             if (!std::isspace(static_cast<unsigned char>(v[i]))) item += v[i];
+             continue;
+           }
+           if (item == "RESPMOD") c.respmod = true;
+           else if (item == "REQMOD") c.reqmod = true;
+           else throw ConfigError(k + ": unknown method '" + item + "' (RESPMOD, REQMOD)");
+           item.clear();
+         }
+       }},
       {"icap.max_connections", [&](const std::string& k, const std::string& v) { c.maxConnections = toUnsigned(k, parseUnsigned(k, v), 1, 100000); }},
       {"icap.read_timeout", [&](const std::string& k, const std::string& v) { c.readTimeout = parseDuration(k, v); }},
       {"icap.idle_timeout", [&](const std::string& k, const std::string& v) { c.idleTimeout = parseDuration(k, v); }},

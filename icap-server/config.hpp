@@ -22,6 +22,8 @@ struct Config {
   std::string listenHost = "127.0.0.1";
   std::uint16_t listenPort = 1344;
   std::string service = "avscan";
+  bool respmod = true;  // icap.methods: which modification methods the service offers
+  bool reqmod = true;   // (uploads); a request for another one gets 405
   unsigned maxConnections = 200;
   std::chrono::milliseconds readTimeout{30'000};   // any wait for bytes inside a request
   std::chrono::milliseconds idleTimeout{300'000};  // a kept-alive connection between requests

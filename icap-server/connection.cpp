@@ -103,6 +103,10 @@ void Connection::run() {
           const auto& head = parser.head();
           if (head.method == icap::Method::Other) return fail(501, "method not implemented");
           if (head.service != cfg.service) return fail(404, "unknown service");
+          if ((head.method == icap::Method::Reqmod && !cfg.reqmod) ||
+              (head.method == icap::Method::Respmod && !cfg.respmod)) {
+            return fail(405, "method not offered by this service (icap.methods)");
+          }
           if (!partsValid(head)) return fail(400, "encapsulated parts do not fit the method");
           body.clear();
           break;

@@ -11,6 +11,8 @@
 #include <Poco/Util/OptionSet.h>
 #include <Poco/Util/ServerApplication.h>
 
+#include <clamav.h>
+
 #include <iostream>
 #include <memory>
 
@@ -32,6 +34,18 @@ class WriterSink final : public imapav::icapd::EventSink {
  private:
   imapav::db::EventWriter& writer_;
 };
+
+// libclamav prints to stderr unless told otherwise; its messages go to icapd.scan.
+void onClamavMessage(enum cl_msg severity, const char*, const char* msg, void*) {
+  auto& log = Poco::Logger::get("icapd.clamav");
+  std::string text = msg ? msg : "";
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  switch (severity) {
+    case CL_MSG_ERROR: log.error("libclamav: %s", text); break;
+    case CL_MSG_WARN: log.warning("libclamav: %s", text); break;
+    default: log.debug("libclamav: %s", text); break;
+  }
+}
 
 void setupLogging(const std::string& level) {
   Poco::AutoPtr<Poco::PatternFormatter> fmt(new Poco::PatternFormatter("%Y-%m-%dT%H:%M:%S.%iZ %p %s: %t"));
@@ -70,6 +84,7 @@ class IcapdApp final : public Poco::Util::ServerApplication {
       return EXIT_CONFIG;
     }
     setupLogging(config.logLevel);
+    cl_set_clcb_msg(onClamavMessage);
     auto& log = Poco::Logger::get("icapd");
 
     try {

@@ -193,7 +193,7 @@ void Service::commonHeaders(icap::Headers& h, bool close) const {
 std::string Service::optionsResponse(bool close) const {
   icap::Headers h;
   commonHeaders(h, close);
-  h.add("Methods", "RESPMOD, REQMOD");
+  h.add("Methods", config_.respmod && config_.reqmod ? "RESPMOD, REQMOD" : config_.respmod ? "RESPMOD" : "REQMOD");
   h.add("Service", "imapav antivirus for IMAP mail");
   h.add("Service-ID", config_.service);
   h.add("Max-Connections", std::to_string(config_.maxConnections));

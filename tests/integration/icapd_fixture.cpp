@@ -14,34 +14,10 @@
 #include <stdexcept>
 
 #include "shared/icap/writer.hpp"
+#include "tests/support/samples.hpp"
 
 namespace imapav::test {
 namespace {
-
-std::string base64(const std::string& in) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const auto n = (static_cast<unsigned>(static_cast<unsigned char>(in[i])) << 16) |
-                   (static_cast<unsigned>(static_cast<unsigned char>(in[i + 1])) << 8) |
-                   static_cast<unsigned char>(in[i + 2]);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += kAlphabet[n & 63];
-    if (out.size() % 78 == 76) out += "\r\n";
-  }
-  if (i < in.size()) {
-    unsigned n = static_cast<unsigned>(static_cast<unsigned char>(in[i])) << 16;
-    if (i + 1 < in.size()) n |= static_cast<unsigned>(static_cast<unsigned char>(in[i + 1])) << 8;
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += i + 1 < in.size() ? kAlphabet[(n >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
 
 void encapsulatedHeads(const RespmodRequest& r, std::string& reqHdr, std::string& resHdr) {
   reqHdr = "GET " + r.url + " HTTP/1.1\r\nHost: mail.example\r\n\r\n";
@@ -56,10 +32,6 @@ void encapsulatedHeads(const RespmodRequest& r, std::string& reqHdr, std::string
 }
 
 }  // namespace
-
-std::string eicar() {
-  return std::string("X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR") + "-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
-}
 
 std::string cleanMessage(const std::string& subject, std::size_t bodyBytes) {
   std::string m =
@@ -82,7 +54,7 @@ std::string infectedMessage(const std::string& subject) {
          "Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
          "--b1\r\nContent-Type: text/plain\r\n\r\nSee attachment.\r\n"
          "--b1\r\nContent-Type: application/octet-stream; name=\"a.com\"\r\n"
-         "Content-Transfer-Encoding: base64\r\n\r\n" + base64(eicar()) + "\r\n--b1--\r\n";
+         "Content-Transfer-Encoding: base64\r\n\r\n" + base64Lines(eicar()) + "--b1--\r\n";
 }
 
 std::string buildRequest(const RespmodRequest& r) {

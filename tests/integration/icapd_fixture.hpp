@@ -59,7 +59,6 @@ std::string buildRequest(const RespmodRequest& r);
 // The rest of the body after "100 Continue".
 std::string buildRemainder(const RespmodRequest& r);
 
-std::string eicar();  // the EICAR test string, assembled at run time
 std::string cleanMessage(const std::string& subject = "Hello", std::size_t bodyBytes = 200);
 std::string infectedMessage(const std::string& subject = "Invoice");  // EICAR in a base64 attachment
 

@@ -6,9 +6,11 @@
 #include <boost/test/unit_test.hpp>
 #include <filesystem>
 #include <fstream>
+#include <atomic>
 #include <thread>
 
 #include "tests/integration/icapd_fixture.hpp"
+#include "tests/support/samples.hpp"
 
 using namespace imapav::test;
 using namespace std::chrono_literals;
@@ -496,6 +498,112 @@ BOOST_AUTO_TEST_CASE(sigterm_lets_a_scan_in_flight_finish) {
   auto rows = f.query("SELECT verdict FROM scan_events");
   BOOST_REQUIRE_EQUAL(rows.size(), 1u);
   BOOST_TEST(rows[0]["verdict"] == "infected");
+}
+
+BOOST_AUTO_TEST_CASE(methods_not_offered_get_405) {
+  IcapdFixture f(Settings{{"icap.methods", "RESPMOD"}});
+  IcapConnection c(f.port());
+  c.send("OPTIONS icap://127.0.0.1/avscan ICAP/1.0\r\nEncapsulated: null-body=0\r\n\r\n");
+  auto o = c.read();
+  BOOST_REQUIRE(o);
+  BOOST_TEST(value(*o, "Methods") == "RESPMOD");
+  RespmodRequest req;
+  req.method = "REQMOD";
+  req.message = cleanMessage();
+  BOOST_TEST(f.exchange(req).head.status == 405);
+  req.method = "RESPMOD";
+  BOOST_TEST(f.exchange(req).head.status == 204);
+}
+
+BOOST_AUTO_TEST_CASE(an_unwritable_event_log_does_not_stop_scanning) {
+  IcapdFixture f(Settings{{"log.database", "/nonexistent-dir/imapav/events.sqlite"}});
+  RespmodRequest req;
+  req.message = infectedMessage();
+  BOOST_TEST(f.exchange(req).head.status == 200);
+  req.message = cleanMessage();
+  BOOST_TEST(f.exchange(req).head.status == 204);
+  BOOST_TEST(f.stop() == 0);
+  const auto log = f.log();
+  BOOST_TEST_MESSAGE(log);
+  BOOST_TEST(contains(log, "/nonexistent-dir/imapav/events.sqlite"));  // said loudly, with the path
+  BOOST_TEST(contains(log, "failed=2"));                                 // and the loss counted
+}
+
+BOOST_AUTO_TEST_CASE(a_body_that_cannot_be_buffered_gets_500) {
+  IcapdFixture f(Settings{{"scan.spill_threshold", "1k"}, {"scan.tmp_dir", "/nonexistent-dir"}});
+  RespmodRequest req;
+  req.message = cleanMessage("big", 5000);
+  IcapConnection c(f.port());
+  BOOST_REQUIRE(c.send(buildRequest(req)));
+  auto r = c.read();
+  BOOST_REQUIRE_MESSAGE(r, c.error());
+  BOOST_TEST(r->head.status == 500);
+  BOOST_TEST(value(*r, "Connection") == "close");
+}
+
+BOOST_AUTO_TEST_CASE(scan_time_limit_is_a_timeout_error) {
+  IcapdFixture f(Settings{{"scan.max_scan_time", "1ms"}, {"policy.fail_mode", "drop"}});
+  std::vector<ZipEntry> files;
+  for (int i = 0; i < 3000; ++i) files.push_back({"f" + std::to_string(i) + ".txt", "x"});
+  RespmodRequest req;
+  req.message = mimeMessage("see attachment", "many.zip", makeZip(files));
+  auto r = f.exchange(req);
+  BOOST_TEST(r.head.status == 200);
+  BOOST_TEST(value(r, "X-Imapav-Error") == "timeout");
+  BOOST_TEST(contains(r.body, "took longer than allowed"));
+}
+
+BOOST_AUTO_TEST_CASE(encrypted_and_nested_archives_are_errors_not_clean) {
+  IcapdFixture f(Settings{{"scan.max_recursion", "3"}, {"policy.fail_mode", "drop"}});
+  RespmodRequest req;
+  req.message = mimeMessage("locked", "secret.zip", makeZip({{"a.txt", "hello"}}, true));
+  auto r = f.exchange(req);
+  BOOST_TEST(r.head.status == 200);
+  BOOST_TEST(value(r, "X-Imapav-Error") == "encrypted");
+  BOOST_TEST(contains(r.body, "encrypted"));
+  std::string nested = "innermost";
+  for (int i = 0; i < 6; ++i) nested = makeZip({{"layer" + std::to_string(i) + ".zip", nested}});
+  req.message = mimeMessage("deep", "deep.zip", nested);
+  r = f.exchange(req);
+  BOOST_TEST(value(r, "X-Imapav-Error") == "archive_limit");
+}
+
+BOOST_AUTO_TEST_CASE(many_gateways_at_once) {
+  IcapdFixture f;
+  constexpr int kGateways = 16;
+  constexpr int kRequests = 12;
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int g = 0; g < kGateways; ++g) {
+    threads.emplace_back([&, g] {
+      IcapConnection c(f.port());
+      for (int i = 0; i < kRequests; ++i) {
+        const bool bad = (g + i) % 3 == 0;
+        RespmodRequest req;
+        // Unique content per request, as in real traffic.
+        req.message = bad ? infectedMessage("bad " + std::to_string(g * 100 + i))
+                          : cleanMessage("ok " + std::to_string(g * 100 + i), 2000 + static_cast<std::size_t>(i * 37));
+        if (!c.send(buildRequest(req))) {
+          ++wrong;
+          return;
+        }
+        auto r = c.read(60s);
+        if (!r || r->head.status != (bad ? 200 : 204)) ++wrong;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  BOOST_TEST(wrong.load() == 0);
+  f.stop();
+  auto rows = f.query("SELECT verdict, count(*) AS n FROM scan_events GROUP BY verdict ORDER BY verdict");
+  BOOST_REQUIRE_EQUAL(rows.size(), 2u);
+  int infected = 0;
+  for (int g = 0; g < kGateways; ++g)
+    for (int i = 0; i < kRequests; ++i) infected += (g + i) % 3 == 0;
+  BOOST_TEST(rows[0]["verdict"] == "clean");
+  BOOST_TEST(std::stoi(rows[0]["n"]) == kGateways * kRequests - infected);
+  BOOST_TEST(rows[1]["verdict"] == "infected");
+  BOOST_TEST(std::stoi(rows[1]["n"]) == infected);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
