@@ -12,4 +12,8 @@ function(imapav_add_test)
     IMAPAV_SOURCE_DIR="${PROJECT_SOURCE_DIR}" IMAPAV_BINARY_DIR="${PROJECT_BINARY_DIR}")
   add_test(NAME ${T_NAME} COMMAND ${T_NAME} --log_level=message)
   set_tests_properties(${T_NAME} PROPERTIES LABELS ${T_KIND} TIMEOUT ${T_TIMEOUT})
+  if(IMAPAV_SANITIZE)
+    set_tests_properties(${T_NAME} PROPERTIES ENVIRONMENT
+      "LSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/tests/lsan.supp;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
+  endif()
 endfunction()

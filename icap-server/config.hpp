@@ -34,7 +34,8 @@ struct Config {
 
   // scan.*
   scan::EngineOptions engine;            // database_dir, limits, tmp dir
-  std::size_t spillThreshold = 8u << 20;  // bodies above this go to a temporary file
+  std::size_t spillThreshold = 8u << 20;  // bodies above this go to a temporary file ...
+  std::string spillDir = "/var/tmp";       // ... in this directory (disk, not memory)
   unsigned scanThreads = 0;               // concurrent scans; 0 = number of cores
   std::chrono::milliseconds queueTimeout{30'000};  // wait for a scan slot, then "overloaded"
 

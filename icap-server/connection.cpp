@@ -77,7 +77,7 @@ void Connection::run() {
   icap::ParserLimits limits;
   limits.maxHeaderBytes = cfg.maxHeaderBytes;
   icap::RequestParser parser(limits);
-  scan::MessageBody body(cfg.spillThreshold, cfg.engine.tmpDir);
+  scan::MessageBody body(cfg.spillThreshold, cfg.spillDir);
 
   std::string in;
   std::size_t pos = 0;

@@ -95,6 +95,15 @@ std::string headerSafe(std::string s) {
   return s;
 }
 
+std::string verdictName(scan::Verdict v) {
+  switch (v) {
+    case scan::Verdict::Clean: return "clean";
+    case scan::Verdict::Infected: return "infected";
+    case scan::Verdict::Error: break;
+  }
+  return "error";
+}
+
 std::string httpDateNow() { return mime::rfc5322Date(std::time(nullptr)); }
 
 // The reason of a notice, in words a mail user can follow.
@@ -250,12 +259,11 @@ Service::Outcome Service::evaluate(const icap::RequestHead& head, const scan::Me
   out.decision = policy_.decide(out.result);
   const auto& result = out.result;
   const auto& decision = out.decision;
-  out.scanUs = result.elapsed.count() > 0
-                          ? result.elapsed.count()
-                          : std::chrono::duration_cast<std::chrono::microseconds>(
-                                std::chrono::steady_clock::now() - started)
-                                .count();
-
+  // The scanner's own time; for errors before scanning (overload), the time waited.
+  out.scanUs = result.elapsed.count() > 0 ? result.elapsed.count()
+                                          : std::chrono::duration_cast<std::chrono::microseconds>(
+                                                std::chrono::steady_clock::now() - started)
+                                                .count();
   const auto scanUs = out.scanUs;
   out.prefix = headPrefix(body);
   out.summary = mime::summarize(out.prefix);
@@ -294,9 +302,7 @@ Service::Outcome Service::evaluate(const icap::RequestHead& head, const scan::Me
     ev.subject = summary.subject;
     ev.size = static_cast<std::int64_t>(body.size());
     ev.sha256 = body.sha256Hex();
-    ev.verdict = result.verdict == scan::Verdict::Clean      ? "clean"
-                 : result.verdict == scan::Verdict::Infected ? "infected"
-                                                             : "error";
+    ev.verdict = verdictName(result.verdict);
     ev.threats = join(result.threats, ",");
     ev.action = std::string(toString(decision.action));
     if (result.verdict == scan::Verdict::Error) ev.errorClass = std::string(scan::toString(result.error));
@@ -309,9 +315,7 @@ Service::Outcome Service::evaluate(const icap::RequestHead& head, const scan::Me
   scanLog().information(
       "scan gateway=%s service=%s size=%z verdict=%s action=%s reason=\"%s\" time_ms=%.1f",
       gateway, head.service, body.size(),
-      std::string(result.verdict == scan::Verdict::Clean      ? "clean"
-                  : result.verdict == scan::Verdict::Infected ? "infected"
-                                                              : "error"),
+      verdictName(result.verdict),
       std::string(toString(decision.action)), headerSafe(decision.reason),
       static_cast<double>(scanUs) / 1000.0);
   return out;
@@ -328,14 +332,8 @@ bool Service::answer(const icap::RequestHead& head, const scan::MessageBody& bod
   const std::string& httpRaw = reqmod ? head.reqHdr : head.resHdr;
   icap::Headers h;
   commonHeaders(h, close);
-  switch (result.verdict) {
-    case scan::Verdict::Clean: h.add("X-Imapav-Verdict", "clean"); break;
-    case scan::Verdict::Infected: h.add("X-Imapav-Verdict", "infected"); break;
-    case scan::Verdict::Error:
-      h.add("X-Imapav-Verdict", "error");
-      h.add("X-Imapav-Error", std::string(scan::toString(result.error)));
-      break;
-  }
+  h.add("X-Imapav-Verdict", verdictName(result.verdict));
+  if (result.verdict == scan::Verdict::Error) h.add("X-Imapav-Error", std::string(scan::toString(result.error)));
   h.add("X-Imapav-Action", std::string(toString(decision.action)));
 
   const bool may204 = head.allow204 || (head.preview.has_value() && ieof);

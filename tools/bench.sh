@@ -13,8 +13,12 @@
 #   IMAPAV_BENCH_SIZES       message sizes              (default: "50k 5M", 1000-based)
 #   IMAPAV_BENCH_CONNS       connections/threads        (default: "1 2")
 #   IMAPAV_BENCH_SIGNATURES  signature directory        (default: <repo>/tests/data/signatures)
-#   IMAPAV_BENCH_SCAN_TMP    parent of the scan temporary directory that all three use
-#                            (default: the run's directory under /tmp; try /dev/shm)
+#   IMAPAV_BENCH_TMP         where the servers unpack what they scan:
+#                            shared   (default) one directory for all three, under
+#                                     IMAPAV_BENCH_SCAN_TMP (default: the run's directory
+#                                     under /tmp): the same conditions for every scanner;
+#                            defaults each product's packaged default: imapav-icapd (and
+#                                     libclamav alone) /dev/shm, c-icap /var/tmp
 #   IMAPAV_BENCH_KEEP=1      keep the temporary directory (configs, logs, raw results)
 # Quick run: IMAPAV_BENCH_SECONDS=2 IMAPAV_BENCH_ROUNDS=1 tools/bench.sh
 
@@ -60,6 +64,7 @@ cleanup() {
     fi
   done
   [[ -n ${SCAN_TMP:-} ]] && rm -rf -- "$SCAN_TMP"
+  [[ -n ${CICAP_TMP:-} ]] && rm -rf -- "$CICAP_TMP"
   if [[ ${IMAPAV_BENCH_KEEP:-0} == 1 ]]; then
     log "bench.sh: kept $WORK"
   else
@@ -112,7 +117,15 @@ wait_port() {
 
 # libclamav writes every MIME part to a temporary file (and a directory per scan), and
 # c-icap its whole body: where that lives matters a lot, so all three share one directory.
-SCAN_TMP=$(mktemp -d "${IMAPAV_BENCH_SCAN_TMP:-$WORK}/imapav-bench-scan.XXXXXX")
+case ${IMAPAV_BENCH_TMP:-shared} in
+  shared)
+    SCAN_TMP=$(mktemp -d "${IMAPAV_BENCH_SCAN_TMP:-$WORK}/imapav-bench-scan.XXXXXX")
+    CICAP_TMP=$SCAN_TMP ;;
+  defaults)
+    SCAN_TMP=$(mktemp -d /dev/shm/imapav-bench-scan.XXXXXX)
+    CICAP_TMP=$(mktemp -d /var/tmp/imapav-bench-cicap.XXXXXX) ;;
+  *) die "IMAPAV_BENCH_TMP must be shared or defaults" ;;
+esac
 mkdir -p "$WORK/log"
 ICAPD_PORT=$(free_port)
 CICAP_PORT=$(free_port)
@@ -150,7 +163,7 @@ MinSpareThreads 1
 MaxSpareThreads 8
 ThreadsPerChild 8
 MaxRequestsPerChild 0
-TmpDir $SCAN_TMP
+TmpDir $CICAP_TMP
 MaxMemObject 131072
 DebugLevel 1
 Pipelining on
@@ -162,7 +175,7 @@ LoadMagicFile /etc/c-icap/c-icap.magic
 ServerLog $WORK/log/c-icap-server.log
 AccessLog $WORK/log/c-icap-access.log
 Module common clamav_mod.so
-clamav_mod.TmpDir $SCAN_TMP
+clamav_mod.TmpDir $CICAP_TMP
 clamav_mod.MaxScanSize 100M
 clamav_mod.MaxFileSizeInArchive 50M
 clamav_mod.MaxRecLevel 16
@@ -194,7 +207,7 @@ log "imapav benchmark: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/load
 log "  libclamav $(dpkg-query -W -f='${Version}' libclamav12 2>/dev/null || echo '?'), c-icap $(dpkg-query -W -f='${Version}' c-icap 2>/dev/null || echo '?'), virus_scan $(dpkg-query -W -f='${Version}' libc-icap-mod-virus-scan 2>/dev/null || echo '?')"
 log "  signatures: $SIGS ($(cat "$SIGS"/*.ndb "$SIGS"/*.hdb 2>/dev/null | grep -vc '^#' || true) lines)"
 log "  imapav-icapd icap://$ICAPD_URL   c-icap icap://$CICAP_URL"
-log "  scan temporary directory: $SCAN_TMP ($(df --output=fstype "$SCAN_TMP" | tail -1))"
+log "  scan temporary directory: imapav-icapd and libclamav $SCAN_TMP ($(df --output=fstype "$SCAN_TMP" | tail -1)), c-icap $CICAP_TMP ($(df --output=fstype "$CICAP_TMP" | tail -1))"
 log "  runs: ${RUN_SECONDS}s measured after ${WARMUP}s warm-up, $ROUNDS round(s), sizes: $SIZES, connections: $CONNS"
 
 # field LINE KEY: the value of KEY=... in a result line.

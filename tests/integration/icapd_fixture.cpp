@@ -183,6 +183,7 @@ void IcapdFixture::writeConfig(const std::map<std::string, std::string>& extra) 
       {"icap.listen", "127.0.0.1:" + std::to_string(port_)},
       {"scan.database_dir", signatureDir()},
       {"scan.tmp_dir", dir_.path()},
+      {"scan.spill_dir", dir_.path()},
       {"log.database", database()},
       {"policy.fail_mode", "drop"},
   };

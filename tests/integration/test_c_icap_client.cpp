@@ -139,6 +139,7 @@ BOOST_AUTO_TEST_CASE(library_many_requests_over_one_connection) {
   // ci_connection_destroy would free it a second time: close the socket ourselves.
   ::close(conn->fd);
   ci_request_destroy(req);
+  ci_client_library_release();
   f.stop();
   BOOST_TEST(f.query("SELECT id FROM scan_events").size() == 30u);
 }

@@ -530,7 +530,7 @@ BOOST_AUTO_TEST_CASE(an_unwritable_event_log_does_not_stop_scanning) {
 }
 
 BOOST_AUTO_TEST_CASE(a_body_that_cannot_be_buffered_gets_500) {
-  IcapdFixture f(Settings{{"scan.spill_threshold", "1k"}, {"scan.tmp_dir", "/nonexistent-dir"}});
+  IcapdFixture f(Settings{{"scan.spill_threshold", "1k"}, {"scan.spill_dir", "/nonexistent-dir"}});
   RespmodRequest req;
   req.message = cleanMessage("big", 5000);
   IcapConnection c(f.port());

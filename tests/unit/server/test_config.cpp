@@ -1,5 +1,6 @@
 #include <boost/test/unit_test.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "icap-server/config.hpp"
@@ -71,4 +72,15 @@ BOOST_AUTO_TEST_CASE(mistakes_are_named) {
   BOOST_TEST(throwsMentioning("scan.database_dir = /x\nicap.max_connections = 0\n", "icap.max_connections"));
   BOOST_TEST(throwsMentioning("scan.database_dir = /x\nicap.service = a/b\n", "icap.service"));
   BOOST_CHECK_THROW(loadConfig("/nonexistent/imapav.conf"), ConfigError);
+}
+
+BOOST_AUTO_TEST_CASE(scratch_on_tmpfs_and_spill_on_disk_by_default) {
+  ConfigFile f("scan.database_dir = /x\n");
+  const auto c = loadConfig(f.path);
+  BOOST_TEST(c.engine.tmpDir == (std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : "/tmp"));
+  BOOST_TEST(c.spillDir == "/var/tmp");
+  ConfigFile g("scan.database_dir = /x\nscan.tmp_dir = /a\nscan.spill_dir = /b\n");
+  const auto d = loadConfig(g.path);
+  BOOST_TEST(d.engine.tmpDir == "/a");
+  BOOST_TEST(d.spillDir == "/b");
 }
