@@ -136,6 +136,7 @@ Config loadConfig(const std::string& path) {
        }},
       {"icap.max_connections", [&](const std::string& k, const std::string& v) { c.maxConnections = toUnsigned(k, parseUnsigned(k, v), 1, 100000); }},
       {"icap.read_timeout", [&](const std::string& k, const std::string& v) { c.readTimeout = parseDuration(k, v); }},
+      {"icap.request_timeout", [&](const std::string& k, const std::string& v) { c.requestTimeout = parseDuration(k, v); }},
       {"icap.idle_timeout", [&](const std::string& k, const std::string& v) { c.idleTimeout = parseDuration(k, v); }},
       {"icap.preview", [&](const std::string& k, const std::string& v) { c.preview = parseSize(k, v); }},
       {"icap.options_ttl", [&](const std::string& k, const std::string& v) { c.optionsTtl = toUnsigned(k, parseUnsigned(k, v), 0, 86400 * 7); }},

@@ -27,6 +27,7 @@ struct Config {
   unsigned maxConnections = 200;
   std::chrono::milliseconds readTimeout{30'000};   // any wait for bytes inside a request
   std::chrono::milliseconds idleTimeout{300'000};  // a kept-alive connection between requests
+  std::chrono::milliseconds requestTimeout{600'000};  // a whole request, however it trickles in
   std::size_t preview = 1024;
   unsigned optionsTtl = 3600;
   std::size_t maxBodySize = 512u << 20;  // beyond this a request gets 413

@@ -37,10 +37,12 @@ bool partsValid(const icap::RequestHead& head) {
 Connection::Connection(int fd, std::string peer, Service& service, const std::atomic<bool>& stopping)
     : fd_(fd), peer_(std::move(peer)), service_(service), stopping_(stopping) {}
 
-Connection::Wait Connection::waitReadable(bool inRequest) {
+Connection::Wait Connection::waitReadable(bool inRequest, std::chrono::steady_clock::time_point requestStart) {
   const auto& cfg = service_.config();
-  const auto limit = inRequest ? cfg.readTimeout : cfg.idleTimeout;
-  const auto deadline = std::chrono::steady_clock::now() + limit;
+  auto deadline = std::chrono::steady_clock::now() + (inRequest ? cfg.readTimeout : cfg.idleTimeout);
+  // A client that sends a byte now and then never hits the read timeout (slowloris):
+  // the whole request has a deadline too.
+  if (inRequest) deadline = std::min(deadline, requestStart + cfg.requestTimeout);
   for (;;) {
     // Between requests a stop closes the connection at once; inside one, we finish it.
     if (!inRequest && stopping_.load()) return Wait::Stopping;
@@ -82,6 +84,7 @@ void Connection::run() {
   std::string in;
   std::size_t pos = 0;
   bool inRequest = false;
+  auto requestStart = std::chrono::steady_clock::now();
 
   const auto fail = [&](int status, const char* why) {
     connLog().warning("conn peer=%s status=%d reason=\"%s\"", peer_, status, std::string(why));
@@ -99,7 +102,6 @@ void Connection::run() {
           more = false;
           break;
         case Ev::Head: {
-          inRequest = true;
           const auto& head = parser.head();
           if (head.method == icap::Method::Other) return fail(501, "method not implemented");
           if (head.service != cfg.service) return fail(404, "unknown service");
@@ -140,7 +142,9 @@ void Connection::run() {
             ok = service_.answer(head, body, parser.ieof(), outcome, peer_, close,
                                  [this](std::string_view d) { return sendAll(d); });
           }
-          inRequest = false;
+          // Bytes after this request belong to the next one, whose clock starts now.
+          inRequest = pos < in.size();
+          requestStart = std::chrono::steady_clock::now();
           body.clear();
           if (!ok || close) return;
           break;
@@ -155,7 +159,7 @@ void Connection::run() {
       in.clear();
       pos = 0;
     }
-    switch (waitReadable(inRequest)) {
+    switch (waitReadable(inRequest, requestStart)) {
       case Wait::Readable: break;
       case Wait::Timeout:
         if (inRequest) return fail(408, "timed out waiting for the request");
@@ -174,6 +178,10 @@ void Connection::run() {
       return;
     }
     in.resize(old + static_cast<std::size_t>(n));
+    if (!inRequest) {  // the first bytes of a request
+      inRequest = true;
+      requestStart = std::chrono::steady_clock::now();
+    }
   }
 }
 

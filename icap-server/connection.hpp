@@ -3,6 +3,7 @@
 // parser, and hands complete requests to the Service. Every wait is timed.
 
 #include <atomic>
+#include <chrono>
 #include <string>
 
 #include "icap-server/service.hpp"
@@ -17,7 +18,8 @@ class Connection {
 
  private:
   enum class Wait { Readable, Timeout, Stopping, Failed };
-  Wait waitReadable(bool inRequest);
+  // inRequest: bytes of a request have arrived since requestStart.
+  Wait waitReadable(bool inRequest, std::chrono::steady_clock::time_point requestStart);
   bool sendAll(std::string_view data);
 
   int fd_;

@@ -286,6 +286,27 @@ BOOST_AUTO_TEST_CASE(stalled_request_gets_408) {
   BOOST_TEST(c.closedByPeer());
 }
 
+BOOST_AUTO_TEST_CASE(a_trickling_request_hits_the_request_deadline) {
+  // One byte every 200 ms never trips the 1 s read timeout, but the whole request may
+  // take 2 s at most (slowloris).
+  IcapdFixture f(Settings{{"icap.read_timeout", "1s"}, {"icap.request_timeout", "2s"}});
+  RespmodRequest req;
+  req.message = cleanMessage();
+  const auto full = buildRequest(req);
+  IcapConnection c(f.port());
+  const auto started = std::chrono::steady_clock::now();
+  std::optional<IcapResponse> r;
+  for (std::size_t i = 0; i < full.size() && std::chrono::steady_clock::now() - started < 8s; ++i) {
+    if (!c.send(full.substr(i, 1))) break;
+    r = c.read(200ms);
+    if (r) break;
+  }
+  BOOST_REQUIRE_MESSAGE(r, "no answer to the trickling request");
+  BOOST_TEST(r->head.status == 408);
+  const auto took = std::chrono::steady_clock::now() - started;
+  BOOST_TEST((took >= 1900ms && took < 5s));
+}
+
 BOOST_AUTO_TEST_CASE(connections_beyond_the_limit_get_503) {
   IcapdFixture f(Settings{{"icap.max_connections", "1"}});
   const std::string options = "OPTIONS icap://127.0.0.1/avscan ICAP/1.0\r\nEncapsulated: null-body=0\r\n\r\n";
