@@ -142,8 +142,9 @@ void Connection::run() {
             ok = service_.answer(head, body, parser.ieof(), outcome, peer_, close,
                                  [this](std::string_view d) { return sendAll(d); });
           }
-          // Bytes after this request belong to the next one, whose clock starts now.
-          inRequest = pos < in.size();
+          // Bytes after this request belong to the next one, whose clock starts now
+          // (stray line ends between requests do not count).
+          inRequest = in.find_first_not_of("\r\n", pos) != std::string::npos;
           requestStart = std::chrono::steady_clock::now();
           body.clear();
           if (!ok || close) return;

@@ -13,6 +13,7 @@
 
 #include <clamav.h>
 
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 
@@ -111,12 +112,17 @@ class IcapdApp final : public Poco::Util::ServerApplication {
                       config.scanThreads, std::string(imapav::icapd::toString(config.failMode)));
       waitForTerminationRequest();
       log.information("stopping: finishing requests in flight");
-      server.stop();
+      const bool clean = server.stop();
       if (writer) {
         writer->stop();
         const auto st = writer->stats();
         log.information("event log: written=%Lu dropped=%Lu failed=%Lu", static_cast<Poco::UInt64>(st.written),
                         static_cast<Poco::UInt64>(st.dropped), static_cast<Poco::UInt64>(st.failed));
+      }
+      if (!clean) {
+        // Connection threads still run and use the service: leave without destructors.
+        log.error("stopped with connections still busy");
+        std::_Exit(EXIT_SOFTWARE);
       }
       log.information("stopped");
     } catch (const imapav::icapd::ConfigError& e) {

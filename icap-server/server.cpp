@@ -140,8 +140,8 @@ void Server::reject(int fd) {
   idle_.notify_all();
 }
 
-void Server::stop() {
-  if (stopping_.exchange(true)) return;
+bool Server::stop() {
+  if (stopping_.exchange(true)) return active_.load() == 0;
   if (acceptor_.joinable()) acceptor_.join();
   if (listenFd_ >= 0) {
     ::close(listenFd_);
@@ -153,7 +153,9 @@ void Server::stop() {
   std::unique_lock lock(mu_);
   if (!idle_.wait_for(lock, grace, [this] { return active_.load() == 0 && rejecting_.load() == 0; })) {
     serverLog().error("stop: %u connections still busy after the grace period", active_.load());
+    return false;
   }
+  return true;
 }
 
 }  // namespace imapav::icapd

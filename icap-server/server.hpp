@@ -22,8 +22,10 @@ class Server {
   // (useful when the configuration asks for port 0).
   std::uint16_t start();
   // Stops accepting, lets requests in flight finish (their answers say Connection:
-  // close), closes idle connections, and waits for every connection thread.
-  void stop();
+  // close), closes idle connections, and waits for every connection thread. Returns
+  // false if some were still busy after the grace period (the caller should then exit
+  // without running destructors the threads still use).
+  bool stop();
   unsigned activeConnections() const { return active_.load(); }
 
  private:
