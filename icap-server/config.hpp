@@ -8,14 +8,14 @@
 #include <string>
 
 #include "icap-server/policy.hpp"
+#include "shared/config/settings.hpp"
 #include "icap-server/scan/clamav_scanner.hpp"
 
 namespace imapav::icapd {
 
-class ConfigError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using config::ConfigError;
+using config::parseDuration;
+using config::parseSize;
 
 struct Config {
   // icap.*
@@ -57,9 +57,5 @@ struct Config {
 // back to a default.
 Config loadConfig(const std::string& path);
 
-// "10M", "512k", "1G", "4096" -> bytes.
-std::uint64_t parseSize(const std::string& key, const std::string& text);
-// "30", "30s", "500ms", "2m" -> milliseconds (plain numbers are seconds).
-std::chrono::milliseconds parseDuration(const std::string& key, const std::string& text);
 
 }  // namespace imapav::icapd

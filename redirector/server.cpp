@@ -1,0 +1,115 @@
+#include "redirector/server.hpp"
+
+#include <Poco/Logger.h>
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace imapav::redirector {
+namespace {
+
+std::string addressOf(const sockaddr_storage& ss) {
+  char host[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, host, sizeof(host));
+  } else if (ss.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, host, sizeof(host));
+  }
+  return host;
+}
+
+}  // namespace
+
+Server::Server(const Config& config, MessageScanner& scanner)
+    : config_(config), scanner_(scanner), pool_(config.scanWorkers) {
+  reactor_.onTick([this](std::chrono::steady_clock::time_point now) {
+    // Copy: a tick may close sessions.
+    std::vector<std::shared_ptr<Session>> all;
+    all.reserve(sessions_.size());
+    for (auto& [p, s] : sessions_) all.push_back(s);
+    for (auto& s : all) s->tick(now);
+  });
+}
+
+Server::~Server() {
+  if (listenFd_ >= 0) ::close(listenFd_);
+}
+
+std::uint16_t Server::listen() {
+  if (!config_.imapListen) throw std::runtime_error("imap.listen is not set");
+  const auto& hp = *config_.imapListen;
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  const std::string port = std::to_string(hp.port);
+  if (const int rc = getaddrinfo(hp.host.c_str(), port.c_str(), &hints, &res); rc != 0) {
+    throw std::runtime_error("imap.listen: cannot resolve " + hp.host + ": " + gai_strerror(rc));
+  }
+  listenFd_ = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  const int one = 1;
+  setsockopt(listenFd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  const bool ok = listenFd_ >= 0 && ::bind(listenFd_, res->ai_addr, res->ai_addrlen) == 0 && ::listen(listenFd_, 1024) == 0;
+  const int err = errno;
+  freeaddrinfo(res);
+  if (!ok) throw std::runtime_error("imap.listen: cannot listen on " + hp.host + ":" + port + ": " + std::strerror(err));
+  sockaddr_storage bound{};
+  socklen_t len = sizeof(bound);
+  getsockname(listenFd_, reinterpret_cast<sockaddr*>(&bound), &len);
+  reactor_.add(listenFd_, EPOLLIN, this);
+  return ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port
+                                           : reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
+}
+
+void Server::run() { reactor_.run(); }
+
+void Server::stop() { reactor_.stop(); }
+
+void Server::onIo(std::uint32_t) {
+  for (int i = 0; i < 64; ++i) {  // a burst of connections, but do not starve the others
+    sockaddr_storage ss{};
+    socklen_t len = sizeof(ss);
+    const int fd = ::accept4(listenFd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE) Poco::Logger::get("redirector").error("accept: out of file descriptors");
+      return;
+    }
+    auto session = std::make_shared<Session>(*this, fd, addressOf(ss));
+    sessions_[session.get()] = session;
+    session->start();
+  }
+}
+
+void Server::scanAsync(ScanRequest request, std::string message, std::weak_ptr<Session> session,
+                       std::function<void(Session&, ScanReply)> done) {
+  pool_.submit([this, request = std::move(request), message = std::move(message), session = std::move(session),
+                done = std::move(done)]() mutable {
+    ScanReply reply;
+    if (!session.expired()) {  // the client may have gone while the job waited
+      request.message = message;
+      reply = scanner_.scan(request);
+    }
+    if (reply.status != ScanStatus::Replaced) reply.content = std::move(message);
+    reactor_.post([session = std::move(session), done = std::move(done), reply = std::move(reply)]() mutable {
+      if (auto s = session.lock()) done(*s, std::move(reply));
+    });
+  });
+}
+
+void Server::sessionClosed(Session& session) {
+  auto it = sessions_.find(&session);
+  if (it == sessions_.end()) return;
+  // Keep the session alive until the current batch of events is handled.
+  reactor_.afterBatch([keep = std::move(it->second)] {});
+  sessions_.erase(it);
+}
+
+}  // namespace imapav::redirector

@@ -1,0 +1,579 @@
+#include "redirector/session.hpp"
+
+#include <Poco/Base64Decoder.h>
+#include <Poco/Logger.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+
+#include "shared/imap/capabilities.hpp"
+#include "shared/imap/imap_url.hpp"
+#include "shared/mime/notice.hpp"
+
+namespace imapav::redirector {
+namespace {
+
+constexpr std::size_t kReadBlock = 64 * 1024;
+constexpr std::size_t kPauseAbove = 4u << 20;   // stop reading the other side above this backlog
+constexpr std::size_t kResumeBelow = 1u << 20;
+constexpr std::size_t kHoldSmallLiteral = 256 * 1024;  // literals kept inside a held response
+
+Poco::Logger& sessionLog() { return Poco::Logger::get("redirector.session"); }
+
+std::string upper(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Splits off the next word of a command line (atom or quoted string); "" at the end.
+// quoted tells whether it was a quoted string; a literal marker comes back as written.
+std::string nextWord(std::string_view& s, bool* quoted = nullptr) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  if (quoted) *quoted = false;
+  if (s.empty()) return {};
+  std::string out;
+  if (s.front() == '"') {
+    if (quoted) *quoted = true;
+    std::size_t i = 1;
+    for (; i < s.size() && s[i] != '"'; ++i) {
+      if (s[i] == '\\' && i + 1 < s.size()) ++i;
+      out.push_back(s[i]);
+    }
+    s.remove_prefix(std::min(i + 1, s.size()));
+    return out;
+  }
+  std::size_t i = 0;
+  while (i < s.size() && s[i] != ' ' && s[i] != '\r' && s[i] != '\n') ++i;
+  out = std::string(s.substr(0, i));
+  s.remove_prefix(i);
+  return out;
+}
+
+std::string base64Decode(std::string_view in) {
+  std::istringstream src{std::string(in)};
+  Poco::Base64Decoder decoder(src);
+  std::string out;
+  char c = 0;
+  try {
+    while (decoder.get(c) && out.size() < 4096) out.push_back(c);
+  } catch (const Poco::Exception&) {
+    return {};
+  }
+  return out;
+}
+
+// "authzid NUL authcid NUL password" (RFC 4616): the login name is authcid.
+std::string plainUser(std::string_view response) {
+  const auto decoded = base64Decode(response);
+  const auto first = decoded.find('\0');
+  if (first == std::string::npos) return {};
+  const auto second = decoded.find('\0', first + 1);
+  if (second == std::string::npos) return {};
+  return decoded.substr(first + 1, std::min<std::size_t>(second - first - 1, 256));
+}
+
+std::string printable(std::string s) {
+  for (auto& c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return s;
+}
+
+bool setNonBlocking(int fd) {
+  const int flags = fcntl(fd, F_GETFL, 0);
+  return flags >= 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
+}
+
+}  // namespace
+
+void Session::Endpoint::onIo(std::uint32_t events) { session->onIo(*this, events); }
+
+Session::Session(SessionHost& host, int clientFd, std::string clientAddress)
+    : host_(host),
+      config_(host.config()),
+      clientAddress_(std::move(clientAddress)),
+      fromClient_(imap::Direction::ClientToServer, imap::FramingLimits{config_.maxLineBytes, config_.maxMessageSize * 4}),
+      fromServer_(imap::Direction::ServerToClient, imap::FramingLimits{config_.maxLineBytes, 1ull << 40}) {
+  client_.session = this;
+  client_.isClient = true;
+  client_.fd = clientFd;
+  upstream_.session = this;
+  started_ = lastActivity_ = std::chrono::steady_clock::now();
+}
+
+Session::~Session() {
+  if (client_.fd >= 0) ::close(client_.fd);
+  if (upstream_.fd >= 0) ::close(upstream_.fd);
+}
+
+void Session::start() {
+  setNonBlocking(client_.fd);
+  const int one = 1;
+  setsockopt(client_.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  const std::string port = std::to_string(config_.upstream.port);
+  if (getaddrinfo(config_.upstream.host.c_str(), port.c_str(), &hints, &res) != 0 || !res) {
+    client_.out = "* BYE [UNAVAILABLE] mail server unknown\r\n";
+    flush(client_);
+    return close("cannot resolve upstream");
+  }
+  upstream_.fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  const int rc = upstream_.fd < 0 ? -1 : ::connect(upstream_.fd, res->ai_addr, res->ai_addrlen);
+  const int err = errno;
+  freeaddrinfo(res);
+  if (upstream_.fd < 0 || (rc != 0 && err != EINPROGRESS)) {
+    client_.out = "* BYE [UNAVAILABLE] mail server unreachable\r\n";
+    flush(client_);
+    return close(std::string("upstream connect: ") + std::strerror(err));
+  }
+  setsockopt(upstream_.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  connectDeadline_ = std::chrono::steady_clock::now() + config_.connectTimeout;
+  host_.reactor().add(upstream_.fd, EPOLLOUT, &upstream_);
+  // The client waits for the server's greeting; nothing to read from it yet.
+  host_.reactor().add(client_.fd, EPOLLIN, &client_);
+}
+
+void Session::onConnected() {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  getsockopt(upstream_.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err != 0) {
+    client_.out += "* BYE [UNAVAILABLE] mail server unreachable\r\n";
+    flush(client_);
+    return close(std::string("upstream connect: ") + std::strerror(err));
+  }
+  connected_ = true;
+  updateInterest(upstream_);
+  processClient();  // commands that arrived early
+}
+
+void Session::onIo(Endpoint& ep, std::uint32_t events) {
+  if (closed_) return;
+  if (&ep == &upstream_ && !connected_) {
+    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) onConnected();
+    return;
+  }
+  if (events & EPOLLOUT) flush(ep);
+  if (closed_) return;
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    if (!readFrom(ep)) return;
+    if (ep.isClient) processClient();
+    else processUpstream();
+  }
+}
+
+bool Session::readFrom(Endpoint& ep) {
+  if (ep.readPaused || ep.eof) return true;
+  const auto old = ep.in.size();
+  ep.in.resize(old + kReadBlock);
+  const ssize_t n = ::recv(ep.fd, ep.in.data() + old, kReadBlock, 0);
+  if (n > 0) {
+    ep.in.resize(old + static_cast<std::size_t>(n));
+    lastActivity_ = std::chrono::steady_clock::now();
+    if (ep.isClient) stats_.bytesFromClient += static_cast<std::uint64_t>(n);
+    return true;
+  }
+  ep.in.resize(old);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return true;
+  ep.eof = true;
+  if (ep.isClient) {
+    close(n == 0 ? "client closed" : std::string("client: ") + std::strerror(errno));
+    return false;
+  }
+  // The server went away: deliver what is still due, then close.
+  if (!scanPending_ && client_.out.empty()) {
+    close("server closed");
+    return false;
+  }
+  updateInterest(upstream_);
+  return true;
+}
+
+void Session::flush(Endpoint& ep) {
+  if (closed_ || ep.fd < 0) return;
+  while (!ep.out.empty()) {
+    const ssize_t n = ::send(ep.fd, ep.out.data(), ep.out.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      if (ep.isClient) stats_.bytesToClient += static_cast<std::uint64_t>(n);
+      ep.out.erase(0, static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) break;
+    return close(std::string(ep.isClient ? "client" : "server") + " write: " + std::strerror(errno));
+  }
+  if (ep.isClient && upstream_.eof && ep.out.empty() && !scanPending_) return close("server closed");
+  // Backpressure: a slow side stops the other side's reading.
+  Endpoint& other = ep.isClient ? upstream_ : client_;
+  if (ep.out.size() > kPauseAbove) other.readPaused = true;
+  else if (ep.out.size() < kResumeBelow && other.readPaused && !(other.isClient == false && scanPending_)) other.readPaused = false;
+  updateInterest(ep);
+  updateInterest(other);
+}
+
+void Session::updateInterest(Endpoint& ep) {
+  if (closed_ || ep.fd < 0 || (&ep == &upstream_ && !connected_)) return;
+  std::uint32_t events = 0;
+  if (!ep.readPaused && !ep.eof) events |= EPOLLIN;
+  if (!ep.out.empty()) events |= EPOLLOUT;
+  host_.reactor().modify(ep.fd, events, &ep);
+}
+
+void Session::processClient() {
+  if (!connected_ || closed_) return;
+  std::size_t pos = 0;
+  for (bool more = true; more && !closed_;) {
+    const auto step = fromClient_.feed(std::string_view(client_.in).substr(pos));
+    pos += step.consumed;
+    using Ev = imap::Framer::Event;
+    switch (step.event) {
+      case Ev::NeedMore: more = false; break;
+      case Ev::Text: {
+        const auto seg = fromClient_.text();
+        bool forward = true;
+        if (clientAtStart_) forward = inspectCommand(seg);
+        else if (authPlainPending_) {  // the client's SASL PLAIN response line
+          authPlainPending_ = false;
+          if (seg.rfind("*", 0) != 0) user_ = printable(plainUser(seg.substr(0, seg.find_first_of("\r\n"))));
+        }
+        if (forward) upstream_.out.append(seg);
+        clientAtStart_ = fromClient_.messageEnd();
+        loginUserLiteral_ = loginUserLiteral_ && !clientAtStart_;
+        break;
+      }
+      case Ev::LiteralData:
+        if (loginUserLiteral_ && user_.size() < 256) user_ += printable(std::string(fromClient_.literalData()));
+        upstream_.out.append(fromClient_.literalData());
+        break;
+      case Ev::LiteralEnd:
+        loginUserLiteral_ = false;  // only the first literal of LOGIN is the user
+        break;
+      case Ev::Error:
+        client_.out += "* BYE [ALERT] " + fromClient_.errorText() + "\r\n";
+        flush(client_);
+        return close("client protocol error: " + fromClient_.errorText());
+    }
+  }
+  client_.in.erase(0, pos);
+  flush(upstream_);
+}
+
+bool Session::inspectCommand(std::string_view segment) {
+  std::string_view s = segment;
+  const std::string tag = nextWord(s);
+  const std::string command = upper(nextWord(s));
+  if (command == "LOGIN") {
+    bool quoted = false;
+    std::string user = nextWord(s, &quoted);
+    if (!quoted && !user.empty() && (user.front() == '{' || user.front() == '~')) {
+      user_.clear();
+      loginUserLiteral_ = true;  // the user name is the literal that follows
+    } else {
+      user_ = printable(user.substr(0, 256));
+    }
+  } else if (command == "AUTHENTICATE") {
+    const std::string mechanism = upper(nextWord(s));
+    if (mechanism == "PLAIN") {
+      const std::string initial = nextWord(s);
+      if (initial.empty()) authPlainPending_ = true;
+      else if (initial != "=") user_ = printable(plainUser(initial));
+    }
+  } else if (command == "SELECT" || command == "EXAMINE") {
+    bool quoted = false;
+    std::string mailbox = nextWord(s, &quoted);
+    selectTag_ = tag;
+    selectMailbox_ = (!quoted && !mailbox.empty() && mailbox.front() == '{') ? std::string() : mailbox;
+    pendingUidValidity_.reset();
+  } else if (command == "COMPRESS" || command == "STARTTLS") {
+    // The proxy must see every byte in clear: it cannot let the stream become opaque.
+    client_.out += tag + " NO " + command + " is not available through this proxy\r\n";
+    flush(client_);
+    return false;
+  }
+  return true;
+}
+
+void Session::inspectResponse(std::string_view segment) {
+  // Tagged completion of SELECT/EXAMINE: the mailbox is now selected.
+  if (!selectTag_.empty() && segment.size() > selectTag_.size() && segment.substr(0, selectTag_.size()) == selectTag_ &&
+      segment[selectTag_.size()] == ' ') {
+    std::string_view rest = segment.substr(selectTag_.size() + 1);
+    if (upper(rest.substr(0, 2)) == "OK") {
+      mailbox_ = selectMailbox_;
+      uidValidity_ = pendingUidValidity_;
+    }
+    selectTag_.clear();
+    return;
+  }
+  const auto pos = upper(segment.substr(0, std::min<std::size_t>(segment.size(), 64))).find("[UIDVALIDITY ");
+  if (segment.rfind("* OK", 0) == 0 && pos != std::string::npos) {
+    std::uint32_t v = 0;
+    bool any = false;
+    for (std::size_t i = pos + 13; i < segment.size() && std::isdigit(static_cast<unsigned char>(segment[i])); ++i) {
+      v = v * 10 + static_cast<std::uint32_t>(segment[i] - '0');
+      any = true;
+    }
+    if (any) pendingUidValidity_ = v;
+  }
+}
+
+void Session::sendToClient(std::string_view bytes, bool endsMessage) {
+  client_.out.append(bytes);
+  clientMidMessage_ = !endsMessage;
+}
+
+void Session::flushHeld() {
+  for (auto& p : held_) client_.out += p.bytes;
+  if (!held_.empty()) clientMidMessage_ = true;
+  held_.clear();
+  heldBytes_ = 0;
+}
+
+void Session::processUpstream() {
+  std::size_t pos = 0;
+  for (bool more = true; more && !closed_ && !scanPending_;) {
+    const auto step = fromServer_.feed(std::string_view(upstream_.in).substr(pos));
+    pos += step.consumed;
+    using Ev = imap::Framer::Event;
+    switch (step.event) {
+      case Ev::NeedMore: more = false; break;
+      case Ev::Text: {
+        std::string seg(fromServer_.text());
+        const bool ends = fromServer_.messageEnd();
+        if (serverAtStart_) {
+          seg = imap::filterCapabilities(seg, imap::defaultStrippedCapabilities());
+          seg = imap::filterCapabilities(seg, {"STARTTLS", "LOGINDISABLED"});
+          inspectResponse(seg);
+          inFetch_ = fetch_.segment(seg, true) && fetch_.isFetch();
+          segments_ = 0;
+          captured_ = capturing_ = holdingLiteral_ = false;
+        } else if (inFetch_) {
+          fetch_.segment(seg, false);
+        }
+        if (!inFetch_) {
+          sendToClient(seg, ends);
+        } else {
+          const std::size_t index = segments_++;
+          held_.push_back({Piece::Kind::Segment, seg, index});
+          heldBytes_ += seg.size();
+          if (auto size = fromServer_.literalSize()) {
+            const auto info = fetch_.pendingLiteral();
+            const bool whole = info && info->kind == imap::LiteralKind::WholeMessage;
+            if (whole && !captured_ && *size <= config_.maxMessageSize) {
+              capturing_ = true;
+              captureSegment_ = index;
+              captureItem_ = info->item;
+              capture_.clear();
+              capture_.reserve(static_cast<std::size_t>(*size));
+              held_.push_back({Piece::Kind::Captured, {}, 0});
+            } else {
+              if (whole) {
+                ++stats_.unscannedTooLarge;
+                sessionLog().warning("session client=%s user=%s UNSCANNED message of %Lu bytes over scan.max_message_size",
+                                     clientAddress_, user_, static_cast<Poco::UInt64>(*size));
+              } else if (info && info->kind == imap::LiteralKind::PartialFromZero) {
+                ++stats_.unscannedPartial;
+                sessionLog().information("session client=%s user=%s unscanned partial fetch %s", clientAddress_, user_,
+                                         info->item);
+              }
+              if (*size <= kHoldSmallLiteral && heldBytes_ + *size <= config_.maxMessageSize) {
+                holdingLiteral_ = true;  // e.g. a subject inside ENVELOPE: keep the response whole
+                held_.push_back({Piece::Kind::Bytes, {}, 0});
+              } else if (captured_) {
+                // A second large literal after the captured message: cannot hold it.
+                return close("FETCH response with two large literals");
+              } else {
+                flushHeld();  // stream it; RFC822.SIZE already sent cannot be corrected any more
+                inFetch_ = false;
+              }
+            }
+          }
+          if (ends && inFetch_) {
+            if (captured_ || capturing_) submitScan();
+            else {
+              flushHeld();
+              clientMidMessage_ = false;
+            }
+            inFetch_ = false;
+          }
+        }
+        serverAtStart_ = ends;
+        break;
+      }
+      case Ev::LiteralData: {
+        const auto data = fromServer_.literalData();
+        if (capturing_) capture_.append(data);
+        else if (holdingLiteral_) {
+          held_.back().bytes.append(data);
+          heldBytes_ += data.size();
+        } else sendToClient(data, false);
+        break;
+      }
+      case Ev::LiteralEnd:
+        if (capturing_) {
+          capturing_ = false;
+          captured_ = true;
+        }
+        holdingLiteral_ = false;
+        break;
+      case Ev::Error:
+        client_.out += "* BYE [ALERT] the mail server sent a response the proxy cannot read\r\n";
+        flush(client_);
+        return close("server protocol error: " + fromServer_.errorText());
+    }
+  }
+  upstream_.in.erase(0, pos);
+  if (scanPending_) upstream_.readPaused = upstream_.in.size() > kResumeBelow;
+  flush(client_);
+  updateInterest(upstream_);
+}
+
+std::string Session::imapUrl() const {
+  imap::ImapUrl url;
+  url.user = user_;
+  url.host = config_.upstream.host + ":" + std::to_string(config_.upstream.port);
+  url.mailbox = mailbox_;
+  url.uidValidity = uidValidity_;
+  url.uid = fetch_.uid();
+  return imap::formatImapUrl(url);
+}
+
+void Session::submitScan() {
+  scanPending_ = true;
+  scanStarted_ = lastKeepalive_ = std::chrono::steady_clock::now();
+  ++stats_.scanned;
+  ScanRequest request;
+  request.imapUrl = imapUrl();
+  request.clientIp = clientAddress_;
+  request.user = user_;
+  host_.scanAsync(std::move(request), std::move(capture_), weak_from_this(),
+                  [](Session& s, ScanReply reply) { s.onScanDone(std::move(reply)); });
+  capture_.clear();
+}
+
+void Session::onScanDone(ScanReply reply) {
+  if (closed_) return;
+  // Replaced: the notice; every other status: the original (SessionHost::scanAsync).
+  std::string content = std::move(reply.content);
+  std::string outcome;
+  switch (reply.status) {
+    case ScanStatus::Clean:
+      ++stats_.clean;
+      outcome = "clean";
+      break;
+    case ScanStatus::Replaced:
+      ++stats_.replaced;
+      outcome = "replaced";
+      break;
+    case ScanStatus::PassedUnscanned:
+      ++stats_.unscanned;
+      outcome = "unscanned";
+      break;
+    case ScanStatus::Failed:
+      ++stats_.failed;
+      outcome = config_.failMode == LocalFailMode::Pass ? "unscanned-failed" : "dropped-failed";
+      break;
+  }
+  if (reply.status == ScanStatus::Failed && config_.failMode == LocalFailMode::Drop) {
+    mime::NoticeSpec spec;
+    spec.body =
+        "The mail gateway could not have this message checked for viruses, so it was\r\n"
+        "withheld. Nothing of the original message is contained in this notice.\r\n\r\n"
+        "If you need it, contact your mail administrator and quote the Message-ID.\r\n";
+    spec.fallbackFrom = "imapav <postmaster@localhost>";
+    spec.date = mime::rfc5322Date(std::time(nullptr));
+    spec.extraHeaders.emplace_back("X-Imapav-Status", "dropped");
+    spec.extraHeaders.emplace_back("X-Imapav-Reason", "no scanning server answered");
+    content = mime::buildNotice(content, spec);
+  }
+  sessionLog().information("scan client=%s user=%s url=%s item=%s size=%z outcome=%s verdict=%s threats=\"%s\" server=%s ms=%Ld%s",
+                           clientAddress_, user_, imapUrl(), captureItem_, content.size(), outcome, reply.verdict,
+                           reply.threats, reply.server, static_cast<Poco::Int64>(reply.elapsed.count() / 1000),
+                           reply.failure.empty() ? std::string() : " failure=\"" + reply.failure + "\"");
+
+  // Emit the held response with corrected sizes.
+  const auto sizeField = fetch_.rfc822Size();
+  for (auto& piece : held_) {
+    switch (piece.kind) {
+      case Piece::Kind::Segment: {
+        std::string seg = std::move(piece.bytes);
+        if (sizeField && sizeField->segmentIndex == piece.segment) {
+          seg = imap::rewriteNumberAt(seg, sizeField->offset, sizeField->length, content.size());
+        }
+        if (piece.segment == captureSegment_) seg = imap::rewriteLiteralSize(seg, content.size());
+        client_.out += seg;
+        break;
+      }
+      case Piece::Kind::Bytes: client_.out += piece.bytes; break;
+      case Piece::Kind::Captured: client_.out += content; break;
+    }
+  }
+  held_.clear();
+  heldBytes_ = 0;
+  clientMidMessage_ = false;
+  scanPending_ = false;
+  captured_ = false;
+  upstream_.readPaused = false;
+  flush(client_);
+  if (closed_) return;
+  processUpstream();  // what arrived meanwhile
+  if (upstream_.eof && client_.out.empty() && !scanPending_) close("server closed");
+}
+
+void Session::tick(std::chrono::steady_clock::time_point now) {
+  if (closed_) return;
+  if (!connected_ && now > connectDeadline_) {
+    client_.out += "* BYE [UNAVAILABLE] mail server did not answer\r\n";
+    flush(client_);
+    return close("upstream connect timeout");
+  }
+  if (scanPending_ && !clientMidMessage_ && now - lastKeepalive_ >= config_.keepaliveInterval) {
+    // Between responses an untagged OK keeps clients from timing out (Thunderbird: 100 s).
+    client_.out += "* OK imapav: scanning a message\r\n";
+    lastKeepalive_ = now;
+    flush(client_);
+  }
+  if (!scanPending_ && now - lastActivity_ > config_.idleTimeout) {
+    client_.out += "* BYE idle for too long\r\n";
+    flush(client_);
+    close("idle timeout");
+  }
+}
+
+void Session::close(const std::string& why) {
+  if (closed_) return;
+  closed_ = true;
+  for (Endpoint* ep : {&client_, &upstream_}) {
+    if (ep->fd >= 0) {
+      host_.reactor().remove(ep->fd);
+      ::close(ep->fd);
+      ep->fd = -1;
+    }
+  }
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
+  sessionLog().information(
+      "session client=%s user=%s bytes_in=%Lu bytes_out=%Lu scanned=%u clean=%u replaced=%u unscanned=%u failed=%u "
+      "unscanned_partial=%u unscanned_too_large=%u duration_s=%Ld end=\"%s\"",
+      clientAddress_, user_, static_cast<Poco::UInt64>(stats_.bytesFromClient), static_cast<Poco::UInt64>(stats_.bytesToClient),
+      stats_.scanned, stats_.clean, stats_.replaced, stats_.unscanned, stats_.failed, stats_.unscannedPartial,
+      stats_.unscannedTooLarge, static_cast<Poco::Int64>(seconds), why);
+  host_.sessionClosed(*this);
+}
+
+}  // namespace imapav::redirector

@@ -1,0 +1,130 @@
+#pragma once
+// One client's IMAP session: the client connection, the upstream connection, and the
+// relay between them. Commands go upstream unchanged (but for what the proxy must answer
+// itself); responses come back unchanged, except that capabilities the proxy cannot
+// inspect are removed and a FETCH response carrying a whole message is held until the
+// message has been scanned, then sent with the original or the rewritten message and
+// corrected sizes. Runs on the reactor thread only.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "redirector/config.hpp"
+#include "redirector/message_scanner.hpp"
+#include "redirector/reactor.hpp"
+#include "shared/imap/fetch_response.hpp"
+#include "shared/imap/framing.hpp"
+
+namespace imapav::redirector {
+
+class SessionHost;  // the server: owns sessions, scanner, pool
+
+struct SessionStats {
+  std::uint64_t bytesFromClient = 0, bytesToClient = 0;
+  unsigned scanned = 0, clean = 0, replaced = 0, unscanned = 0, failed = 0, unscannedPartial = 0,
+           unscannedTooLarge = 0;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(SessionHost& host, int clientFd, std::string clientAddress);
+  ~Session();
+
+  void start();  // connects upstream
+  void tick(std::chrono::steady_clock::time_point now);
+  void close(const std::string& why);
+  bool closed() const { return closed_; }
+  const SessionStats& stats() const { return stats_; }
+
+ private:
+  struct Endpoint final : IoHandler {
+    Session* session = nullptr;
+    bool isClient = false;
+    int fd = -1;
+    std::string in;    // received, not yet framed
+    std::string out;   // to send
+    bool readPaused = false;
+    bool eof = false;
+    void onIo(std::uint32_t events) override;
+  };
+
+  // A piece of a held FETCH response.
+  struct Piece {
+    enum class Kind { Segment, Bytes, Captured } kind = Kind::Bytes;
+    std::string bytes;
+    std::size_t segment = 0;  // index of the segment in the response (Kind::Segment)
+  };
+
+  void onIo(Endpoint& ep, std::uint32_t events);
+  void onConnected();
+  bool readFrom(Endpoint& ep);
+  void flush(Endpoint& ep);
+  void updateInterest(Endpoint& ep);
+  void processClient();
+  void processUpstream();
+  // Returns false when the proxy answered the command itself and it must not go upstream.
+  bool inspectCommand(std::string_view segment);
+  void inspectResponse(std::string_view segment);
+  void sendToClient(std::string_view bytes, bool endsMessage);
+  void flushHeld();
+  void submitScan();
+  void onScanDone(ScanReply reply);
+  std::string imapUrl() const;
+
+  SessionHost& host_;
+  const Config& config_;
+  Endpoint client_, upstream_;
+  std::string clientAddress_;
+  bool connected_ = false;
+  bool closed_ = false;
+  std::chrono::steady_clock::time_point started_, lastActivity_, connectDeadline_;
+
+  imap::Framer fromClient_;
+  imap::Framer fromServer_;
+  bool clientAtStart_ = true;   // the next client segment starts a command
+  bool serverAtStart_ = true;   // the next server segment starts a response
+  bool clientMidMessage_ = false;  // part of a server response was sent to the client
+
+  // Held FETCH response.
+  imap::FetchResponseParser fetch_;
+  bool inFetch_ = false;   // the current server response is a FETCH being held
+  bool holdingLiteral_ = false;
+  bool capturing_ = false, captured_ = false;
+  std::size_t segments_ = 0, captureSegment_ = 0;
+  std::vector<Piece> held_;
+  std::size_t heldBytes_ = 0;
+  std::string capture_;
+  std::string captureItem_;
+
+  // Scan in progress: upstream input waits.
+  bool scanPending_ = false;
+  std::chrono::steady_clock::time_point scanStarted_, lastKeepalive_;
+
+  // What the session knows for logs and IMAP URLs. Never a password.
+  std::string user_;
+  bool loginUserLiteral_ = false;
+  bool authPlainPending_ = false;
+  std::string selectTag_, selectMailbox_, mailbox_;
+  std::optional<std::uint32_t> uidValidity_, pendingUidValidity_;
+
+  SessionStats stats_;
+};
+
+// What sessions need from the server.
+class SessionHost {
+ public:
+  virtual ~SessionHost() = default;
+  virtual Reactor& reactor() = 0;
+  virtual const Config& config() const = 0;
+  // Runs the scan of message on a worker; done runs on the reactor thread, with
+  // reply.content set to the original message for every status but Replaced.
+  virtual void scanAsync(ScanRequest request, std::string message, std::weak_ptr<Session> session,
+                         std::function<void(Session&, ScanReply)> done) = 0;
+  virtual void sessionClosed(Session& session) = 0;
+};
+
+}  // namespace imapav::redirector

@@ -1,0 +1,41 @@
+#pragma once
+// Reading the daemons' configuration files (POCO properties, "key = value") and the value
+// syntax both daemons share. Start-up code: errors throw ConfigError naming the key.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <stdexcept>
+#include <string>
+
+namespace imapav::config {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Called with the key and its trimmed value.
+using Setter = std::function<void(const std::string& key, const std::string& value)>;
+
+// Reads FILE and calls the setter of every key in it. A key without a setter is an error,
+// so a typo cannot silently fall back to a default.
+void loadSettings(const std::string& path, const std::map<std::string, Setter>& setters);
+
+// "10M", "512k", "1G", "4096" -> bytes (1024-based).
+std::uint64_t parseSize(const std::string& key, const std::string& text);
+// "30", "30s", "500ms", "2m" -> milliseconds (plain numbers are seconds).
+std::chrono::milliseconds parseDuration(const std::string& key, const std::string& text);
+// A whole number within [min, max].
+std::uint64_t parseNumber(const std::string& key, const std::string& text, std::uint64_t min, std::uint64_t max);
+// true/false, yes/no, on/off, 1/0.
+bool parseBool(const std::string& key, const std::string& text);
+// "HOST:PORT" or "[v6]:PORT".
+struct HostPort {
+  std::string host;
+  std::uint16_t port = 0;
+};
+HostPort parseHostPort(const std::string& key, const std::string& text);
+
+}  // namespace imapav::config
