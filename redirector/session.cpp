@@ -360,7 +360,8 @@ void Session::processUpstream() {
           seg = imap::filterCapabilities(seg, imap::defaultStrippedCapabilities());
           seg = imap::filterCapabilities(seg, {"STARTTLS", "LOGINDISABLED"});
           inspectResponse(seg);
-          inFetch_ = fetch_.segment(seg, true) && fetch_.isFetch();
+          fetch_.segment(seg, true);
+          inFetch_ = fetch_.isFetch();  // a malformed FETCH is held too: see below
           segments_ = 0;
           captured_ = capturing_ = holdingLiteral_ = false;
         } else if (inFetch_) {
@@ -374,11 +375,13 @@ void Session::processUpstream() {
           heldBytes_ += seg.size();
           if (auto size = fromServer_.literalSize()) {
             const auto info = fetch_.pendingLiteral();
-            const bool whole = info && info->kind == imap::LiteralKind::WholeMessage;
+            // A FETCH whose items do not parse could hide a message: scan its literal
+            // as if it were one, rather than let it through unscanned.
+            const bool whole = fetch_.malformed() || (info && info->kind == imap::LiteralKind::WholeMessage);
             if (whole && !captured_ && *size <= config_.maxMessageSize) {
               capturing_ = true;
               captureSegment_ = index;
-              captureItem_ = info->item;
+              captureItem_ = info ? info->item : std::string("(unparsed FETCH)");
               capture_.clear();
               capture_.reserve(static_cast<std::size_t>(*size));
               held_.push_back({Piece::Kind::Captured, {}, 0});

@@ -1,70 +1,170 @@
 #!/usr/bin/env bash
-# Quick-start command 1: installs what is missing, builds, and runs the demo:
-# imapav-icapd with the bundled test signatures; the real c-icap-client sends it a clean
-# and an infected message, as a redirector would for an IMAP download; then the scan log.
+# Quick-start command 1: installs what is missing, builds, and runs the demo.
+#  Part 1: imapav-icapd with the bundled test signatures; the real c-icap-client sends it a
+#          clean and an infected message, as a gateway does for an IMAP download.
+#  Part 2: the whole chain. A private Dovecot holds three messages for bob (clean, infected,
+#          clean); imapav-redirector sits in front of it and has imapav-icapd scan every
+#          download. Real clients (python imaplib, curl) fetch the mailbox through the
+#          redirector and, for comparison, straight from Dovecot.
+# Then everything is stopped and the redirector's log and the scan log are printed.
+# Exits non-zero if anything is not as expected.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-"$top/tools/install-deps.sh"
-echo "== building"
-"$top/tools/build.sh"
 build=${IMAPAV_BUILD_DIR:-$top/build}
+"$top/tools/install-deps.sh"
 
 work=$(mktemp -d /tmp/imapav-demo-XXXXXX)
-server_pid=
-cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
-  rm -rf "$work"
+# Dovecot's unprivileged processes (user nobody) must reach the mail under this dir.
+chmod 0755 "$work"
+names=() pids=()
+stop_all() {  # SIGTERM, newest first; also waits for Dovecot's children
+  local i pid kids=()
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    pid=${pids[i]}
+    [ "${names[i]}" = dovecot ] && kids+=($(pgrep -P "$pid" || true))
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  for pid in "${kids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  done
+  names=() pids=()
 }
+cleanup() { stop_all; rm -rf "$work"; }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+fail() { echo "   FAILED: $*" >&2; exit 1; }
+indent() { sed 's/\r$//; s/^/   | /'; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+start() {  # start NAME LOG COMMAND...: runs COMMAND in the background, stderr to LOG
+  local name=$1 log=$2; shift 2
+  "$@" > "$log" 2>&1 &
+  names+=("$name") pids+=($!)
+}
+wait_ready() {  # wait_ready PORT NAME LOG [PATTERN]: until LOG has PATTERN, or else PORT
+  # accepts a connection; fails if NAME exited. (A probe connection would show up in the
+  # redirector's log as an empty session, hence PATTERN.)
+  for _ in $(seq 200); do
+    if [ $# -ge 4 ]; then grep -q "$4" "$3" && return 0
+    else (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+    fi
+    kill -0 "${pids[-1]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  indent < "$3"
+  fail "$2 did not start listening on 127.0.0.1:$1"
+}
+
+echo "== building (tools/build.sh; a fresh clone takes a few minutes)"
+"$top/tools/build.sh" > "$work/build.log" 2>&1 || { tail -n 40 "$work/build.log"; fail "build"; }
+
+"$top/tools/demo/make-samples.sh" "$work"
+icap_port=$(free_port) imap_port=$(free_port) proxy_port=$(free_port)
+password=demo-password
+
+echo
+echo "== starting imapav-icapd on 127.0.0.1:$icap_port (test signatures: tests/data/signatures)"
 cat > "$work/icapd.conf" <<CONF
-icap.listen = 127.0.0.1:$port
+icap.listen = 127.0.0.1:$icap_port
 scan.database_dir = $top/tests/data/signatures
 log.database = $work/events.sqlite
 policy.fail_mode = drop
 CONF
-"$top/tools/demo/make-samples.sh" "$work"
-
-echo "== starting imapav-icapd on 127.0.0.1:$port (test signatures: $top/tests/data/signatures)"
-"$build/icap-server/imapav-icapd" --config "$work/icapd.conf" 2> "$work/icapd.log" &
-server_pid=$!
-for _ in $(seq 100); do
-  (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
-  sleep 0.1
-done
-sed 's/^/   | /' "$work/icapd.log"
-
-user_b64=$(printf 'bob@example.net' | base64)
-scan() {  # scan NAME UID
-  c-icap-client -i 127.0.0.1 -p "$port" -s avscan -v -f "$work/$1.eml" -o "$work/$1.out" \
-    -resp "imap://bob%40example.net@mail.example.net/INBOX;UIDVALIDITY=1700000000/;UID=$2" \
-    -x "X-Client-IP: 192.0.2.25" -x "X-Authenticated-User: $user_b64" > "$work/$1.icap" 2>&1 || true
-}
+start imapav-icapd "$work/icapd.log" "$build/icap-server/imapav-icapd" --config "$work/icapd.conf"
+wait_ready "$icap_port" imapav-icapd "$work/icapd.log"
+indent < "$work/icapd.log"
 
 echo
-echo "== 1. a clean message (c-icap-client, RESPMOD with preview)"
-scan clean 101
-grep -E 'ICAP/1.0|X-Imapav|ISTag' "$work/clean.icap" | sed 's/^/   /'
-if [ ! -s "$work/clean.out" ] || cmp -s "$work/clean.eml" "$work/clean.out"; then
-  echo "   -> delivered unchanged"
-else
-  echo "   -> UNEXPECTED: the clean message was modified"; exit 1
+echo "== part 1: c-icap-client sends imapav-icapd a clean and an infected message (RESPMOD)"
+user_b64=$(printf 'bob@example.net' | base64)
+for pair in clean:101 infected:102; do
+  name=${pair%:*} uid=${pair#*:}
+  c-icap-client -i 127.0.0.1 -p "$icap_port" -s avscan -v -f "$work/$name.eml" -o "$work/$name.out" \
+    -resp "imap://bob%40example.net@mail.example.net/INBOX;UIDVALIDITY=1700000000/;UID=$uid" \
+    -x "X-Client-IP: 192.0.2.25" -x "X-Authenticated-User: $user_b64" > "$work/$name.icap" 2>&1 || true
+  status=$(grep -m1 -o 'ICAP/1.0 [0-9]* [A-Za-z ]*' "$work/$name.icap" || echo "no ICAP answer")
+  verdict=$(grep -m1 -o 'X-Imapav-Verdict: [a-z]*' "$work/$name.icap" || true)
+  virus=$(grep -m1 -o 'X-Virus-ID: .*' "$work/$name.icap" | tr -d '\r' || true)
+  printf '   %-13s -> %s, %s%s\n' "$name.eml" "$status" "$verdict" "${virus:+, $virus}"
+done
+grep -q 'X-Imapav-Verdict: clean' "$work/clean.icap" || fail "clean.eml was not found clean"
+grep -q 'X-Imapav-Verdict: infected' "$work/infected.icap" || fail "infected.eml was not found infected"
+
+echo
+echo "== part 2: a private Dovecot on 127.0.0.1:$imap_port, mailbox of bob (password $password)"
+mkdir -p "$work/run" "$work/state" "$work/mail/bob/cur" "$work/mail/bob/new" "$work/mail/bob/tmp"
+n=0
+for name in clean infected clean2; do  # maildir names sort by their number: UIDs 1, 2, 3
+  n=$((n + 1))
+  cp "$work/$name.eml" "$work/mail/bob/new/$((1700000000 + n)).M${n}P1.imapav-demo"
+  printf '   UID %d  %s\n' "$n" "$name.eml"
+done
+chown -R "nobody:$(id -gn nobody)" "$work/mail"
+sed -e "s|@DIR@|$work|g" -e "s|@PORT@|$imap_port|g" -e "s|@PASSWORD@|$password|g" \
+    -e "s|@UID@|$(id -u nobody)|g" -e "s|@GID@|$(id -g nobody)|g" \
+    "$top/tools/demo/dovecot.conf.in" > "$work/dovecot.conf"
+start dovecot "$work/dovecot.out" "$(command -v dovecot || echo /usr/sbin/dovecot)" -F -c "$work/dovecot.conf"
+wait_ready "$imap_port" dovecot "$work/dovecot.log"
+
+echo
+echo "== starting imapav-redirector on 127.0.0.1:$proxy_port -> Dovecot, scanning with imapav-icapd"
+cat > "$work/redirector.conf" <<CONF
+imap.listen = 127.0.0.1:$proxy_port
+upstream.address = 127.0.0.1:$imap_port
+icap.servers = icap://127.0.0.1:$icap_port/avscan
+icap.timeout = 5
+fail_mode = drop
+CONF
+start imapav-redirector "$work/redirector.log" "$build/redirector/imapav-redirector" --config "$work/redirector.conf"
+wait_ready "$proxy_port" imapav-redirector "$work/redirector.log" "listening on 127.0.0.1:$proxy_port"
+indent < "$work/redirector.log"
+
+echo
+echo "== downloading bob's INBOX with real clients"
+fetch() {  # fetch PORT OUTDIR [ARGS...]: python imaplib, every message; JSON to OUTDIR.json
+  local port=$1 out=$2; shift 2
+  python3 "$top/tests/integration/clients/imap_fetch.py" --port "$port" --user bob --password "$password" \
+    --out "$out" "$@" > "$out.json" 2> "$out.err" || { indent < "$out.err"; fail "imap_fetch.py on port $port"; }
+}
+uids() { python3 -c 'import json,sys; print(*json.load(open(sys.argv[1]))["uids"])' "$1"; }
+fetch "$imap_port" "$work/direct"
+echo "   python imaplib, LOGIN, straight from Dovecot:                UIDs $(uids "$work/direct.json")"
+fetch "$proxy_port" "$work/proxied"
+echo "   python imaplib, LOGIN, through the redirector:               UIDs $(uids "$work/proxied.json")"
+curl -s --max-time 30 --user "bob:$password" "imap://127.0.0.1:$proxy_port/INBOX/;UID=2" -o "$work/curl-2.eml" \
+  || fail "curl through the redirector"
+echo "   curl, through the redirector:                                UID 2"
+
+echo
+echo "== what the client got: straight from Dovecot vs through the redirector"
+result=0
+python3 "$top/tools/demo/compare.py" "$work/direct" "$work/direct.json" "$work/proxied" "$work/proxied.json" \
+  "$work/curl-2.eml" 2 2 || result=1
+
+echo
+echo "== stopping everything (SIGTERM: downloads in flight finish, the scan log is flushed)"
+stop_all
+echo "   stopped imapav-redirector, dovecot, imapav-icapd"
+
+echo
+echo "== the redirector's log (one 'scan' line per downloaded message, one 'session' line per client)"
+grep -E ': (scan|session) ' "$work/redirector.log" | sed -E 's/^[0-9-]+T([0-9:]+)\.[0-9]+Z [A-Za-z]+ [^ ]+ /\1 /' | indent
+grep -q 'outcome=replaced' "$work/redirector.log" || { result=1; echo "   PROBLEM: no message was replaced"; }
+if grep -E ': scan ' "$work/redirector.log" | grep -qv ' user=bob '; then
+  result=1; echo "   PROBLEM: a scan line does not name the user bob"
 fi
 
 echo
-echo "== 2. an infected message (EICAR in a base64 attachment)"
-scan infected 102
-grep -E 'ICAP/1.0|X-Infection|X-Virus-ID|X-Violations|X-Imapav|ISTag' "$work/infected.icap" | sed 's/^/   /'
-echo "   -> what the mail client receives instead:"
-sed 's/\r$//; s/^/   | /' "$work/infected.out"
-
-echo
-echo "== stopping imapav-icapd (SIGTERM: requests in flight finish, the event log is flushed)"
-kill "$server_pid"; wait "$server_pid" || true; server_pid=
-sed 's/^/   | /' "$work/icapd.log" | tail -n 6
-
-echo
-echo "== the scan log ($work/events.sqlite, table scan_events)"
+echo "== the scan log (events.sqlite, table scan_events)"
 sqlite3 -header -column "$work/events.sqlite" \
-  "SELECT id, time_iso, gateway, client_ip, user, mailbox, uid, sender, subject, size, verdict, threats, action, scan_time_us/1000.0 AS scan_ms FROM scan_events ORDER BY id"
+  "SELECT id, substr(time_iso, 12, 12) AS time, client_ip, user, imap_url, subject, size, verdict,
+          threats, action, round(scan_time_us / 1000.0, 1) AS scan_ms
+   FROM scan_events ORDER BY id" | sed 's/^/   /'
+
+echo
+if [ "$result" -ne 0 ]; then
+  echo "== demo FAILED: see the PROBLEM lines above"
+  exit 1
+fi
+echo "== demo OK: clean mail passed unchanged, the infected message was replaced by a notice"

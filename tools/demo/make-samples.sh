@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Writes two sample messages into DIR: clean.eml and infected.eml (the EICAR test file as
-# a base64 attachment). EICAR is assembled here from two halves so that no file in the
-# repository holds it whole.
+# Writes three sample messages into DIR: clean.eml, infected.eml (the EICAR test file as
+# a base64 attachment) and clean2.eml. EICAR is assembled here from two halves so that no
+# file in the repository holds it whole.
 set -euo pipefail
 dir=$1
 half1='X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR'
@@ -47,4 +47,18 @@ Content-Disposition: attachment; filename="invoice.com"
 
 $eicar_b64
 --b1--
+MSG
+
+crlf > "$dir/clean2.eml" <<MSG
+From: Carol Example <carol@example.org>
+To: Bob Example <bob@example.net>
+Subject: Lunch on Friday?
+Date: Sat, 28 Nov 2026 09:10:00 +0000
+Message-ID: <clean-0003@example.org>
+MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+
+Bob, are you free for lunch on Friday at noon?
+
+Carol
 MSG

@@ -26,6 +26,7 @@ def main():
     ap.add_argument("--fetch", default="BODY.PEEK[]", help="the FETCH item to download")
     ap.add_argument("--out", required=True)
     ap.add_argument("--timeout", type=float, default=30)
+    ap.add_argument("--batch", action="store_true", help="one FETCH 1:* for all messages")
     a = ap.parse_args()
 
     context = None
@@ -49,13 +50,15 @@ def main():
     uids = [int(u) for u in data[0].split()] if data and data[0] else []
     sizes = {}
     os.makedirs(a.out, exist_ok=True)
-    for uid in uids:
-        typ, data = m.uid("FETCH", str(uid), "(RFC822.SIZE %s)" % a.fetch)
+    batches = [",".join(str(u) for u in uids)] if a.batch and uids else [str(u) for u in uids]
+    for which in batches:
+        typ, data = m.uid("FETCH", which, "(UID RFC822.SIZE %s)" % a.fetch)
         if typ != "OK":
-            raise SystemExit("FETCH %d failed: %r" % (uid, data))
+            raise SystemExit("FETCH %s failed: %r" % (which, data))
         for part in data:
             if isinstance(part, tuple):
                 meta = part[0].decode("ascii", "replace")
+                uid = int(re.search(r"UID (\d+)", meta).group(1))
                 size = re.search(r"RFC822\.SIZE (\d+)", meta)
                 if size:
                     sizes[uid] = int(size.group(1))

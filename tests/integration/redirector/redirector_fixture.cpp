@@ -1,0 +1,52 @@
+#include "tests/integration/redirector/redirector_fixture.hpp"
+
+#include <signal.h>
+
+#include <boost/test/unit_test.hpp>
+
+namespace imapav::test {
+
+RedirectorFixture::RedirectorFixture(const std::vector<std::string>& messages,
+                                     const std::map<std::string, std::string>& extra) {
+  dovecot.deliver("bob", messages);
+  dovecot.start();
+  port_ = freePort();
+  std::map<std::string, std::string> cfg = {
+      {"imap.listen", "127.0.0.1:" + std::to_string(port_)},
+      {"upstream.address", "127.0.0.1:" + std::to_string(dovecot.port())},
+      {"icap.servers", "icap://127.0.0.1:" + std::to_string(icapd.port()) + "/avscan"},
+      {"icap.timeout", "3"},
+      {"fail_mode", "drop"},
+  };
+  for (const auto& [k, v] : extra) cfg[k] = v;
+  std::string text;
+  for (const auto& [k, v] : cfg) text += k + " = " + v + "\n";
+  const std::string conf = dovecot.dir().file("redirector.conf");
+  writeFile(conf, text);
+  process_ = std::make_unique<ChildProcess>(
+      std::vector<std::string>{std::string(IMAPAV_BINARY_DIR) + "/redirector/imapav-redirector", "--config", conf},
+      dovecot.dir().file("redirector.log"));
+  if (!waitForPort(port_, std::chrono::seconds(20))) BOOST_FAIL("imapav-redirector did not start:\n" + log());
+}
+
+RedirectorFixture::~RedirectorFixture() { stop(); }
+
+int RedirectorFixture::stop() {
+  if (!process_) return -1;
+  const int rc = process_->stop(SIGTERM, std::chrono::seconds(20));
+  process_.reset();
+  return rc;
+}
+
+std::string RedirectorFixture::log() const { return readFile(dovecot.dir().file("redirector.log")); }
+
+CommandResult RedirectorFixture::fetchAll(std::uint16_t port, const std::string& out,
+                                          const std::vector<std::string>& extra) const {
+  std::vector<std::string> argv = {"python3", std::string(IMAPAV_SOURCE_DIR) + "/tests/integration/clients/imap_fetch.py",
+                                   "--port", std::to_string(port), "--user", "bob", "--password",
+                                   DovecotFixture::kPassword, "--out", out};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return runCommand(argv, std::chrono::seconds(120));
+}
+
+}  // namespace imapav::test

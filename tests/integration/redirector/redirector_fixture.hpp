@@ -1,0 +1,39 @@
+#pragma once
+// The whole chain on loopback: a real Dovecot with a generated mailbox, the real
+// imapav-icapd, and imapav-redirector in front of Dovecot.
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/integration/icapd_fixture.hpp"
+#include "tests/support/dovecot.hpp"
+#include "tests/support/process.hpp"
+
+namespace imapav::test {
+
+class RedirectorFixture {
+ public:
+  // messages: INBOX of user "bob", UIDs 1.. in order. extra: redirector settings.
+  RedirectorFixture(const std::vector<std::string>& messages, const std::map<std::string, std::string>& extra = {});
+  ~RedirectorFixture();
+
+  std::uint16_t port() const { return port_; }         // the redirector
+  std::uint16_t dovecotPort() const { return dovecot.port(); }
+  std::string log() const;                             // the redirector's
+  int stop();                                          // the redirector; its exit status
+
+  // python imaplib (tests/integration/clients/imap_fetch.py) against port; the messages
+  // land in OUT/<uid>.eml. Returns the command's result (JSON on stdout).
+  CommandResult fetchAll(std::uint16_t port, const std::string& out, const std::vector<std::string>& extra = {}) const;
+
+  DovecotFixture dovecot;
+  IcapdFixture icapd;
+
+ private:
+  std::uint16_t port_ = 0;
+  std::unique_ptr<ChildProcess> process_;
+};
+
+}  // namespace imapav::test

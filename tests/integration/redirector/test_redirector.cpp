@@ -1,0 +1,155 @@
+// imapav-redirector between real IMAP clients and a real Dovecot, scanning through the
+// real imapav-icapd.
+
+#include <boost/test/unit_test.hpp>
+#include <regex>
+
+#include "tests/integration/redirector/redirector_fixture.hpp"
+#include "tests/support/samples.hpp"
+
+using namespace imapav::test;
+using namespace std::chrono_literals;
+using Settings = std::map<std::string, std::string>;
+
+namespace {
+
+bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+
+std::vector<std::string> mailbox() {
+  return {cleanMessage("first clean", 300), infectedMessage("Invoice attached"), cleanMessage("big clean", 150000),
+          cleanMessage("=?UTF-8?B?R3LDvMOfZQ==?=", 500), infectedMessage("second bad")};
+}
+
+// RFC822.SIZE per UID from imap_fetch.py's JSON.
+std::map<int, std::size_t> sizesOf(const std::string& json) {
+  std::map<int, std::size_t> out;
+  const std::regex re("\"(\\d+)\": (\\d+)");
+  const auto start = json.find("\"sizes\"");
+  if (start == std::string::npos) return out;
+  const auto end = json.find('}', start);
+  const std::string part = json.substr(start, end - start);
+  for (std::sregex_iterator it(part.begin(), part.end(), re), last; it != last; ++it) {
+    out[std::stoi((*it)[1])] = std::stoul((*it)[2]);
+  }
+  return out;
+}
+
+void checkMailbox(const RedirectorFixture& f, const std::string& dir, const CommandResult& r) {
+  BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output + "\nredirector log:\n" + f.log());
+  const auto messages = mailbox();
+  const auto sizes = sizesOf(r.output);
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    const int uid = static_cast<int>(i + 1);
+    BOOST_TEST_CONTEXT("uid " << uid) {
+      const auto got = readFile(dir + "/" + std::to_string(uid) + ".eml");
+      const bool infected = contains(messages[i], "a.com");
+      if (!infected) {
+        BOOST_TEST(got == messages[i]);  // byte for byte
+      } else {
+        BOOST_TEST(got != messages[i]);
+        BOOST_TEST(contains(got, "Eicar-Test-Signature"));
+        BOOST_TEST(contains(got, "Message-ID: <infected-1@example.com>\r\n"));
+        BOOST_TEST(!contains(got, "See attachment."));
+      }
+      // The size the client is told is the size it receives.
+      BOOST_TEST(sizes.count(uid) == 1u);
+      BOOST_TEST((sizes.count(uid) == 1u && sizes.at(uid) == got.size()));
+    }
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(redirector)
+
+BOOST_AUTO_TEST_CASE(imaplib_gets_clean_mail_unchanged_and_infected_mail_replaced) {
+  RedirectorFixture f(mailbox());
+  for (const std::string auth : {"login", "plain"}) {
+    BOOST_TEST_CONTEXT("auth " << auth) {
+      const std::string dir = f.dovecot.dir().file("via-" + auth);
+      checkMailbox(f, dir, f.fetchAll(f.port(), dir, {"--auth", auth}));
+    }
+  }
+  // A direct fetch sees the originals: the redirector changed nothing upstream.
+  const std::string direct = f.dovecot.dir().file("direct");
+  const auto r = f.fetchAll(f.dovecotPort(), direct);
+  BOOST_REQUIRE(r.exitCode == 0);
+  BOOST_TEST(readFile(direct + "/2.eml") == mailbox()[1]);
+  f.stop();
+  const auto log = f.log();
+  BOOST_TEST_MESSAGE(log);
+  BOOST_TEST(contains(log, "user=bob"));
+  BOOST_TEST(!contains(log, DovecotFixture::kPassword));  // never a password
+  BOOST_TEST(contains(log, "outcome=replaced"));
+  BOOST_TEST(contains(log, "scanned=5 clean=3 replaced=2"));
+}
+
+BOOST_AUTO_TEST_CASE(one_fetch_of_many_messages_mixing_clean_and_infected) {
+  RedirectorFixture f(mailbox());
+  const std::string dir = f.dovecot.dir().file("batch");
+  checkMailbox(f, dir, f.fetchAll(f.port(), dir, {"--batch"}));
+}
+
+BOOST_AUTO_TEST_CASE(curl_fetches_by_uid) {
+  RedirectorFixture f(mailbox());
+  for (const int uid : {1, 2}) {
+    const auto r = runCommand({"curl", "-s", "--max-time", "30", "--user", std::string("bob:") + DovecotFixture::kPassword,
+                               "imap://127.0.0.1:" + std::to_string(f.port()) + "/INBOX/;UID=" + std::to_string(uid)},
+                              60s);
+    BOOST_TEST(r.exitCode == 0);
+    if (uid == 1) BOOST_TEST(r.output == mailbox()[0]);
+    else BOOST_TEST(contains(r.output, "Eicar-Test-Signature"));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(literal_login_pipelining_idle_and_refused_compress) {
+  RedirectorFixture f(mailbox());
+  const std::string out = f.dovecot.dir().file("session.eml");
+  const auto r = runCommand({"python3", std::string(IMAPAV_SOURCE_DIR) + "/tests/integration/clients/imap_session.py",
+                             "--port", std::to_string(f.port()), "--user", "bob", "--password",
+                             DovecotFixture::kPassword, "--uid", "2", "--out", out},
+                            60s);
+  BOOST_TEST_MESSAGE(r.output);
+  BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output + f.log());
+  BOOST_TEST(contains(readFile(out), "Eicar-Test-Signature"));
+  BOOST_TEST(contains(r.output, "\"idle\": \"a5 OK"));
+  BOOST_TEST(contains(r.output, "\"compress\": \"a6 NO"));
+  BOOST_TEST(contains(r.output, "\"logout\": \"a7 OK"));
+  const std::regex sizes("\"rfc822_size\": (\\d+), \"literal_size\": (\\d+)");
+  std::smatch m;
+  BOOST_REQUIRE(std::regex_search(r.output, m, sizes));
+  BOOST_TEST(m[1].str() == m[2].str());
+  f.stop();
+  BOOST_TEST(contains(f.log(), "user=bob"));
+  BOOST_TEST(!contains(f.log(), DovecotFixture::kPassword));
+}
+
+BOOST_AUTO_TEST_CASE(no_scanning_server_applies_the_local_fail_mode) {
+  for (const std::string mode : {"drop", "pass"}) {
+    BOOST_TEST_CONTEXT("fail_mode " << mode) {
+      RedirectorFixture f(mailbox(), Settings{{"fail_mode", mode}});
+      const std::string before = f.dovecot.dir().file("before");
+      BOOST_REQUIRE(f.fetchAll(f.port(), before).exitCode == 0);
+      BOOST_TEST(readFile(before + "/1.eml") == mailbox()[0]);
+      f.icapd.stop();  // the scanning server goes away mid-session
+      const std::string after = f.dovecot.dir().file("after");
+      const auto r = f.fetchAll(f.port(), after);
+      BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output + f.log());
+      const auto sizes = sizesOf(r.output);
+      for (int uid = 1; uid <= 5; ++uid) {
+        const auto got = readFile(after + "/" + std::to_string(uid) + ".eml");
+        BOOST_TEST(sizes.at(uid) == got.size());
+        if (mode == "pass") {
+          BOOST_TEST(got == mailbox()[static_cast<std::size_t>(uid - 1)]);
+        } else {
+          BOOST_TEST(contains(got, "X-Imapav-Status: dropped"));
+          BOOST_TEST(!contains(got, "quick brown fox"));
+        }
+      }
+      f.stop();
+      BOOST_TEST(contains(f.log(), mode == "pass" ? "outcome=unscanned-failed" : "outcome=dropped-failed"));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
