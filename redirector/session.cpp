@@ -247,10 +247,12 @@ void Session::processClient() {
       case Ev::Text: {
         const auto seg = fromClient_.text();
         bool forward = true;
-        if (clientAtStart_) forward = inspectCommand(seg);
-        else if (authPlainPending_) {  // the client's SASL PLAIN response line
+        if (authPlainPending_) {
+          // The client's SASL PLAIN response: a line of base64, not a command ("*" cancels).
           authPlainPending_ = false;
           if (seg.rfind("*", 0) != 0) user_ = printable(plainUser(seg.substr(0, seg.find_first_of("\r\n"))));
+        } else if (clientAtStart_) {
+          forward = inspectCommand(seg);
         }
         if (forward) upstream_.out.append(seg);
         clientAtStart_ = fromClient_.messageEnd();

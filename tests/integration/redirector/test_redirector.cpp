@@ -82,6 +82,14 @@ BOOST_AUTO_TEST_CASE(imaplib_gets_clean_mail_unchanged_and_infected_mail_replace
   BOOST_TEST(!contains(log, DovecotFixture::kPassword));  // never a password
   BOOST_TEST(contains(log, "outcome=replaced"));
   BOOST_TEST(contains(log, "scanned=5 clean=3 replaced=2"));
+  // Both client sessions know their user: LOGIN, and AUTHENTICATE PLAIN answered on its
+  // own line (the fixture's start-up probe is a third session, without a user).
+  std::size_t withUser = 0;
+  for (std::size_t at = log.find("session client=127.0.0.1 user=bob bytes"); at != std::string::npos;
+       at = log.find("session client=127.0.0.1 user=bob bytes", at + 1)) {
+    ++withUser;
+  }
+  BOOST_TEST(withUser == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(one_fetch_of_many_messages_mixing_clean_and_infected) {
