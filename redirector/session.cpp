@@ -296,6 +296,20 @@ bool Session::inspectCommand(std::string_view segment) {
       if (initial.empty()) authPlainPending_ = true;
       else if (initial != "=") user_ = printable(plainUser(initial));
     }
+  } else if (command == "FETCH" || (command == "UID" && upper(nextWord(s)) == "FETCH")) {
+    // Partial fetches of the whole message: "BODY[]<0.N>", "BODY.PEEK[]<0.N>", "BINARY[]<0.N>".
+    const std::string items = upper(s);
+    for (std::size_t at = items.find("[]<0."); at != std::string::npos; at = items.find("[]<0.", at + 1)) {
+      std::uint64_t n = 0;
+      std::size_t i = at + 5;
+      for (; i < items.size() && std::isdigit(static_cast<unsigned char>(items[i])) && n < (1ull << 40); ++i) {
+        n = n * 10 + static_cast<std::uint64_t>(items[i] - '0');
+      }
+      if (i < items.size() && items[i] == '>') {
+        auto [it, fresh] = partialRequests_.emplace(tag, n);
+        if (!fresh) it->second = std::min(it->second, n);
+      }
+    }
   } else if (command == "SELECT" || command == "EXAMINE") {
     bool quoted = false;
     std::string mailbox = nextWord(s, &quoted);
@@ -312,6 +326,10 @@ bool Session::inspectCommand(std::string_view segment) {
 }
 
 void Session::inspectResponse(std::string_view segment) {
+  if (!partialRequests_.empty() && !segment.empty() && segment.front() != '*' && segment.front() != '+') {
+    const auto space = segment.find(' ');
+    partialRequests_.erase(std::string(segment.substr(0, space)));  // the command completed
+  }
   // Tagged completion of SELECT/EXAMINE: the mailbox is now selected.
   if (!selectTag_.empty() && segment.size() > selectTag_.size() && segment.substr(0, selectTag_.size()) == selectTag_ &&
       segment[selectTag_.size()] == ' ') {
@@ -379,7 +397,11 @@ void Session::processUpstream() {
             const auto info = fetch_.pendingLiteral();
             // A FETCH whose items do not parse could hide a message: scan its literal
             // as if it were one, rather than let it through unscanned.
-            const bool whole = fetch_.malformed() || (info && info->kind == imap::LiteralKind::WholeMessage);
+            const bool partial = info && info->kind == imap::LiteralKind::PartialFromZero;
+            bool shorterThanAsked = partial && !partialRequests_.empty();
+            for (const auto& [tag, asked] : partialRequests_) shorterThanAsked = shorterThanAsked && *size < asked;
+            const bool whole = fetch_.malformed() || (info && info->kind == imap::LiteralKind::WholeMessage) ||
+                               shorterThanAsked;
             if (whole && !captured_ && *size <= config_.maxMessageSize) {
               capturing_ = true;
               captureSegment_ = index;
@@ -392,7 +414,7 @@ void Session::processUpstream() {
                 ++stats_.unscannedTooLarge;
                 sessionLog().warning("session client=%s user=%s UNSCANNED message of %Lu bytes over scan.max_message_size",
                                      clientAddress_, user_, static_cast<Poco::UInt64>(*size));
-              } else if (info && info->kind == imap::LiteralKind::PartialFromZero) {
+              } else if (partial) {
                 ++stats_.unscannedPartial;
                 sessionLog().information("session client=%s user=%s unscanned partial fetch %s", clientAddress_, user_,
                                          info->item);

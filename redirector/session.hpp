@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -109,6 +110,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool loginUserLiteral_ = false;
   bool authPlainPending_ = false;
   std::string selectTag_, selectMailbox_, mailbox_;
+  // Commands in flight that asked for a partial whole message, BODY[]<0.N>: tag -> N. A
+  // "BODY[]<0> {M}" answer with M below every such N is the whole message.
+  std::map<std::string, std::uint64_t> partialRequests_;
   std::optional<std::uint32_t> uidValidity_, pendingUidValidity_;
 
   SessionStats stats_;

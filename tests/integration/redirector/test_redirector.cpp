@@ -98,6 +98,26 @@ BOOST_AUTO_TEST_CASE(one_fetch_of_many_messages_mixing_clean_and_infected) {
   checkMailbox(f, dir, f.fetchAll(f.port(), dir, {"--batch"}));
 }
 
+BOOST_AUTO_TEST_CASE(partial_fetches_shorter_than_asked_are_whole_messages) {
+  // iOS Mail and K-9 fetch BODY.PEEK[]<0.N>: an answer shorter than N is the whole
+  // message and is scanned; a full N-byte chunk of a bigger one is relayed, logged as
+  // unscanned (a later issue scans those too).
+  RedirectorFixture f(mailbox());
+  const std::string dir = f.dovecot.dir().file("partial");
+  const auto r = f.fetchAll(f.port(), dir, {"--fetch", "BODY.PEEK[]<0.65536>"});
+  BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output + f.log());
+  const auto messages = mailbox();
+  BOOST_TEST(readFile(dir + "/1.eml") == messages[0]);
+  BOOST_TEST(contains(readFile(dir + "/2.eml"), "Eicar-Test-Signature"));
+  BOOST_TEST(readFile(dir + "/3.eml") == messages[2].substr(0, 65536));
+  BOOST_TEST(readFile(dir + "/4.eml") == messages[3]);
+  BOOST_TEST(contains(readFile(dir + "/5.eml"), "Eicar-Test-Signature"));
+  f.stop();
+  BOOST_TEST(contains(f.log(), "unscanned partial fetch BODY[]<0>"));
+  BOOST_TEST(contains(f.log(), "scanned=4 clean=2 replaced=2"));
+  BOOST_TEST(contains(f.log(), "unscanned_partial=1"));
+}
+
 BOOST_AUTO_TEST_CASE(curl_fetches_by_uid) {
   RedirectorFixture f(mailbox());
   for (const int uid : {1, 2}) {

@@ -84,3 +84,26 @@ BOOST_AUTO_TEST_CASE(scratch_on_tmpfs_and_spill_on_disk_by_default) {
   BOOST_TEST(d.engine.tmpDir == "/a");
   BOOST_TEST(d.spillDir == "/b");
 }
+
+BOOST_AUTO_TEST_CASE(the_example_configuration_loads_and_documents_the_defaults) {
+  const auto c = loadConfig(std::string(IMAPAV_SOURCE_DIR) + "/conf/imapav-icapd.conf");
+  ConfigFile minimal("scan.database_dir = /var/lib/clamav\n");
+  const auto d = loadConfig(minimal.path);
+  BOOST_TEST(c.listenPort == d.listenPort);
+  BOOST_TEST(c.maxConnections == d.maxConnections);
+  BOOST_TEST(c.readTimeout.count() == d.readTimeout.count());
+  BOOST_TEST(c.requestTimeout.count() == d.requestTimeout.count());
+  BOOST_TEST(c.idleTimeout.count() == d.idleTimeout.count());
+  BOOST_TEST(c.preview == d.preview);
+  BOOST_TEST(c.maxBodySize == d.maxBodySize);
+  BOOST_TEST(c.spillThreshold == d.spillThreshold);
+  BOOST_TEST(c.spillDir == d.spillDir);
+  BOOST_TEST(c.engine.maxScanSize == d.engine.maxScanSize);
+  BOOST_TEST(c.engine.maxFileSize == d.engine.maxFileSize);
+  BOOST_TEST(c.engine.maxRecursion == d.engine.maxRecursion);
+  BOOST_TEST(c.engine.maxFiles == d.engine.maxFiles);
+  BOOST_TEST(c.engine.maxScanTimeMs == d.engine.maxScanTimeMs);
+  BOOST_TEST((c.failMode == d.failMode));
+  BOOST_TEST(c.respmod == d.respmod);
+  BOOST_TEST(c.reqmod == d.reqmod);
+}
