@@ -72,9 +72,11 @@ Config loadConfig(const std::string& path) {
   if (!haveUpstream) throw ConfigError(path + ": upstream.address is required");
   if (c.icapServers.empty()) throw ConfigError(path + ": icap.servers is required");
   if (!c.imapListen && !c.imapsListen) throw ConfigError(path + ": set imap.listen and/or imaps.listen");
-  if (c.imapsListen || !c.tlsCertificate.empty() || c.upstreamSecurity != UpstreamSecurity::None) {
-    // Refuse rather than run without the security the operator asked for.
-    throw ConfigError(path + ": TLS (imaps.listen, tls.*, upstream.security) is not implemented yet");
+  if (c.imapsListen && (c.tlsCertificate.empty() || c.tlsPrivateKey.empty())) {
+    throw ConfigError(path + ": imaps.listen needs tls.certificate and tls.private_key");
+  }
+  if (c.tlsCertificate.empty() != c.tlsPrivateKey.empty()) {
+    throw ConfigError(path + ": set both tls.certificate and tls.private_key, or neither");
   }
   return c;
 }

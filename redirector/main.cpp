@@ -12,6 +12,7 @@
 #include <Poco/Util/OptionSet.h>
 #include <Poco/Util/ServerApplication.h>
 
+#include <csignal>
 #include <iostream>
 #include <thread>
 
@@ -46,6 +47,7 @@ class RedirectorApp final : public Poco::Util::ServerApplication {
   }
 
   int main(const std::vector<std::string>&) override {
+    std::signal(SIGPIPE, SIG_IGN);  // libicapapi and OpenSSL write to sockets with write()
     if (help_) return EXIT_OK;
     if (configPath_.empty()) {
       std::cerr << "imapav-redirector: --config FILE is required (see --help)\n";
@@ -66,11 +68,21 @@ class RedirectorApp final : public Poco::Util::ServerApplication {
       icap.timeout = config.icapTimeout;
       icap.maxConnectionsPerServer = config.icapConnections;
       IcapClient scanner(icap);
-      Server server(config, scanner);
-      const auto port = server.listen();
-      log.information("listening on %s:%hu upstream=%s:%hu icap=%s fail_mode=%s", config.imapListen->host, port,
-                      config.upstream.host, config.upstream.port, config.icapServers.front(),
-                      std::string(config.failMode == LocalFailMode::Pass ? "pass" : "drop"));
+      std::shared_ptr<TlsContext> clientTls, upstreamTls;
+      if (!config.tlsCertificate.empty()) clientTls = TlsContext::server(config.tlsCertificate, config.tlsPrivateKey);
+      if (config.upstreamSecurity != UpstreamSecurity::None) {
+        upstreamTls = TlsContext::client(config.upstreamCaFile, config.upstreamVerify);
+        if (!config.upstreamVerify) {
+          log.warning("upstream.verify = false: the mail server's certificate is NOT verified");
+        }
+      }
+      Server server(config, scanner, clientTls, upstreamTls);
+      const auto [plain, implicit] = server.listen();
+      static const char* const kSecurity[] = {"none", "starttls", "tls"};
+      log.information("listening imap=%hu (STARTTLS %s) imaps=%hu upstream=%s:%hu (%s) icap=%s fail_mode=%s", plain,
+                      std::string(clientTls ? "offered" : "off"), implicit, config.upstream.host,
+                      config.upstream.port, std::string(kSecurity[static_cast<int>(config.upstreamSecurity)]),
+                      config.icapServers.front(), std::string(config.failMode == LocalFailMode::Pass ? "pass" : "drop"));
       std::thread loop([&] { server.run(); });
       waitForTerminationRequest();
       log.information("stopping");

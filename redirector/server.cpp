@@ -28,8 +28,15 @@ std::string addressOf(const sockaddr_storage& ss) {
 
 }  // namespace
 
-Server::Server(const Config& config, MessageScanner& scanner)
-    : config_(config), scanner_(scanner), pool_(config.scanWorkers) {
+Server::Server(const Config& config, MessageScanner& scanner, std::shared_ptr<TlsContext> clientTls,
+               std::shared_ptr<TlsContext> upstreamTls)
+    : config_(config),
+      scanner_(scanner),
+      clientTls_(std::move(clientTls)),
+      upstreamTls_(std::move(upstreamTls)),
+      pool_(config.scanWorkers) {
+  plain_.server = implicit_.server = this;
+  implicit_.implicitTls = true;
   reactor_.onTick([this](std::chrono::steady_clock::time_point now) {
     // Copy: a tick may close sessions.
     std::vector<std::shared_ptr<Session>> all;
@@ -40,31 +47,38 @@ Server::Server(const Config& config, MessageScanner& scanner)
 }
 
 Server::~Server() {
-  if (listenFd_ >= 0) ::close(listenFd_);
+  for (Listener* l : {&plain_, &implicit_}) {
+    if (l->fd >= 0) ::close(l->fd);
+  }
 }
 
-std::uint16_t Server::listen() {
-  if (!config_.imapListen) throw std::runtime_error("imap.listen is not set");
-  const auto& hp = *config_.imapListen;
+std::pair<std::uint16_t, std::uint16_t> Server::listen() {
+  std::pair<std::uint16_t, std::uint16_t> ports{0, 0};
+  if (config_.imapListen) ports.first = bind(plain_, *config_.imapListen, "imap.listen");
+  if (config_.imapsListen) ports.second = bind(implicit_, *config_.imapsListen, "imaps.listen");
+  return ports;
+}
+
+std::uint16_t Server::bind(Listener& l, const HostPort& hp, const char* key) {
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   addrinfo* res = nullptr;
   const std::string port = std::to_string(hp.port);
   if (const int rc = getaddrinfo(hp.host.c_str(), port.c_str(), &hints, &res); rc != 0) {
-    throw std::runtime_error("imap.listen: cannot resolve " + hp.host + ": " + gai_strerror(rc));
+    throw std::runtime_error(std::string(key) + ": cannot resolve " + hp.host + ": " + gai_strerror(rc));
   }
-  listenFd_ = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  l.fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   const int one = 1;
-  setsockopt(listenFd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  const bool ok = listenFd_ >= 0 && ::bind(listenFd_, res->ai_addr, res->ai_addrlen) == 0 && ::listen(listenFd_, 1024) == 0;
+  setsockopt(l.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  const bool ok = l.fd >= 0 && ::bind(l.fd, res->ai_addr, res->ai_addrlen) == 0 && ::listen(l.fd, 1024) == 0;
   const int err = errno;
   freeaddrinfo(res);
-  if (!ok) throw std::runtime_error("imap.listen: cannot listen on " + hp.host + ":" + port + ": " + std::strerror(err));
+  if (!ok) throw std::runtime_error(std::string(key) + ": cannot listen on " + hp.host + ":" + port + ": " + std::strerror(err));
   sockaddr_storage bound{};
   socklen_t len = sizeof(bound);
-  getsockname(listenFd_, reinterpret_cast<sockaddr*>(&bound), &len);
-  reactor_.add(listenFd_, EPOLLIN, this);
+  getsockname(l.fd, reinterpret_cast<sockaddr*>(&bound), &len);
+  reactor_.add(l.fd, EPOLLIN, &l);
   return ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port
                                            : reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
 }
@@ -73,16 +87,18 @@ void Server::run() { reactor_.run(); }
 
 void Server::stop() { reactor_.stop(); }
 
-void Server::onIo(std::uint32_t) {
+void Server::Listener::onIo(std::uint32_t) { server->accept(*this); }
+
+void Server::accept(Listener& l) {
   for (int i = 0; i < 64; ++i) {  // a burst of connections, but do not starve the others
     sockaddr_storage ss{};
     socklen_t len = sizeof(ss);
-    const int fd = ::accept4(listenFd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    const int fd = ::accept4(l.fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) {
       if (errno == EMFILE || errno == ENFILE) Poco::Logger::get("redirector").error("accept: out of file descriptors");
       return;
     }
-    auto session = std::make_shared<Session>(*this, fd, addressOf(ss));
+    auto session = std::make_shared<Session>(*this, fd, addressOf(ss), l.implicitTls);
     sessions_[session.get()] = session;
     session->start();
   }

@@ -13,31 +13,45 @@
 
 namespace imapav::redirector {
 
-class Server final : public SessionHost, private IoHandler {
+class Server final : public SessionHost {
  public:
-  Server(const Config& config, MessageScanner& scanner);
+  // clientTls: for imaps.listen and STARTTLS (null: neither); upstreamTls: for
+  // upstream.security tls/starttls (null for none).
+  Server(const Config& config, MessageScanner& scanner, std::shared_ptr<TlsContext> clientTls,
+         std::shared_ptr<TlsContext> upstreamTls);
   ~Server() override;
 
-  // Binds imap.listen; throws std::runtime_error. Returns the bound port.
-  std::uint16_t listen();
+  // Binds imap.listen and imaps.listen (those configured); throws std::runtime_error.
+  // Returns the bound ports (0 for one not configured).
+  std::pair<std::uint16_t, std::uint16_t> listen();
   void run();   // the reactor loop, until stop()
   void stop();  // thread-safe
   std::size_t sessions() const { return sessions_.size(); }
 
   Reactor& reactor() override { return reactor_; }
   const Config& config() const override { return config_; }
+  std::shared_ptr<TlsContext> clientTls() const override { return clientTls_; }
+  std::shared_ptr<TlsContext> upstreamTls() const override { return upstreamTls_; }
   void scanAsync(ScanRequest request, std::string message, std::weak_ptr<Session> session,
                  std::function<void(Session&, ScanReply)> done) override;
   void sessionClosed(Session& session) override;
 
  private:
-  void onIo(std::uint32_t events) override;  // the listening socket
+  struct Listener final : IoHandler {
+    Server* server = nullptr;
+    int fd = -1;
+    bool implicitTls = false;
+    void onIo(std::uint32_t events) override;
+  };
+  std::uint16_t bind(Listener& l, const HostPort& hp, const char* key);
+  void accept(Listener& l);
 
   const Config& config_;
   MessageScanner& scanner_;
+  std::shared_ptr<TlsContext> clientTls_, upstreamTls_;
   Reactor reactor_;
   ScanPool pool_;
-  int listenFd_ = -1;
+  Listener plain_, implicit_;
   std::map<Session*, std::shared_ptr<Session>> sessions_;
 };
 

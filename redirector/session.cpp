@@ -101,7 +101,7 @@ bool setNonBlocking(int fd) {
 
 void Session::Endpoint::onIo(std::uint32_t events) { session->onIo(*this, events); }
 
-Session::Session(SessionHost& host, int clientFd, std::string clientAddress)
+Session::Session(SessionHost& host, int clientFd, std::string clientAddress, bool implicitTls)
     : host_(host),
       config_(host.config()),
       clientAddress_(std::move(clientAddress)),
@@ -110,6 +110,7 @@ Session::Session(SessionHost& host, int clientFd, std::string clientAddress)
   client_.session = this;
   client_.isClient = true;
   client_.fd = clientFd;
+  implicitTls_ = implicitTls;
   upstream_.session = this;
   started_ = lastActivity_ = std::chrono::steady_clock::now();
 }
@@ -146,8 +147,55 @@ void Session::start() {
   setsockopt(upstream_.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   connectDeadline_ = std::chrono::steady_clock::now() + config_.connectTimeout;
   host_.reactor().add(upstream_.fd, EPOLLOUT, &upstream_);
-  // The client waits for the server's greeting; nothing to read from it yet.
+  // The client waits for the server's greeting; nothing to read from it yet (but its
+  // TLS handshake, for implicit TLS, can begin at once).
   host_.reactor().add(client_.fd, EPOLLIN, &client_);
+  if (implicitTls_) startTls(client_);
+}
+
+void Session::startTls(Endpoint& ep) {
+  auto context = ep.isClient ? host_.clientTls() : host_.upstreamTls();
+  ep.tlsConnection = std::make_unique<TlsConnection>(context, ep.fd, ep.isClient,
+                                                     ep.isClient ? std::string() : config_.upstream.host);
+  ep.tls = Endpoint::Tls::Handshaking;
+  ep.startTlsWhenFlushed = false;
+  continueHandshake(ep);
+}
+
+void Session::continueHandshake(Endpoint& ep) {
+  using Status = TlsConnection::Status;
+  const auto status = ep.tlsConnection->handshake();
+  if (status == Status::Ok) {
+    ep.tls = Endpoint::Tls::On;
+    ep.tlsWantsWrite = false;
+    sessionLog().debug("session client=%s %s TLS: %s", clientAddress_, std::string(ep.isClient ? "client" : "upstream"),
+                       ep.tlsConnection->peerSummary());
+    return onTlsUp(ep);
+  }
+  if (status == Status::WantRead || status == Status::WantWrite) {
+    ep.tlsWantsWrite = status == Status::WantWrite;
+    return updateInterest(ep);
+  }
+  const std::string why = ep.tlsConnection->error().empty() ? "handshake failed" : ep.tlsConnection->error();
+  if (ep.isClient) return close("client TLS: " + why);
+  sessionLog().error("session client=%s upstream TLS failed: %s", clientAddress_, why);
+  client_.out += "* BYE [UNAVAILABLE] cannot reach the mail server securely\r\n";
+  flush(client_);
+  close("upstream TLS: " + why);
+}
+
+void Session::onTlsUp(Endpoint& ep) {
+  if (ep.isClient) {
+    updateInterest(client_);
+    flush(client_);  // the greeting may be waiting for the handshake
+    if (!closed_) processClient();
+    return;
+  }
+  phase_ = Upstream::Ready;
+  updateInterest(upstream_);
+  flush(upstream_);
+  if (!closed_) processUpstream();
+  if (!closed_) processClient();  // commands held while upstream was not ready
 }
 
 void Session::onConnected() {
@@ -160,8 +208,19 @@ void Session::onConnected() {
     return close(std::string("upstream connect: ") + std::strerror(err));
   }
   connected_ = true;
-  updateInterest(upstream_);
-  processClient();  // commands that arrived early
+  switch (config_.upstreamSecurity) {
+    case UpstreamSecurity::Tls:
+      phase_ = Upstream::Handshaking;
+      return startTls(upstream_);
+    case UpstreamSecurity::StartTls:
+      phase_ = Upstream::Greeting;
+      return updateInterest(upstream_);
+    case UpstreamSecurity::None:
+      phase_ = Upstream::Ready;
+      updateInterest(upstream_);
+      processClient();  // commands that arrived early
+      return;
+  }
 }
 
 void Session::onIo(Endpoint& ep, std::uint32_t events) {
@@ -170,9 +229,16 @@ void Session::onIo(Endpoint& ep, std::uint32_t events) {
     if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) onConnected();
     return;
   }
-  if (events & EPOLLOUT) flush(ep);
+  if (ep.tls == Endpoint::Tls::Handshaking) return continueHandshake(ep);
+  bool retryRead = false;
+  if (events & EPOLLOUT) {
+    retryRead = ep.tlsWantsWrite;  // a TLS read waited for the socket to take bytes
+    ep.tlsWantsWrite = false;
+    flush(ep);
+  }
   if (closed_) return;
-  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+  if (retryRead || (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+    if (events & EPOLLIN) flush(ep);  // a TLS write may have waited for input
     if (!readFrom(ep)) return;
     if (ep.isClient) processClient();
     else processUpstream();
@@ -181,43 +247,89 @@ void Session::onIo(Endpoint& ep, std::uint32_t events) {
 
 bool Session::readFrom(Endpoint& ep) {
   if (ep.readPaused || ep.eof) return true;
-  const auto old = ep.in.size();
-  ep.in.resize(old + kReadBlock);
-  const ssize_t n = ::recv(ep.fd, ep.in.data() + old, kReadBlock, 0);
-  if (n > 0) {
-    ep.in.resize(old + static_cast<std::size_t>(n));
-    lastActivity_ = std::chrono::steady_clock::now();
-    if (ep.isClient) stats_.bytesFromClient += static_cast<std::uint64_t>(n);
+  // With TLS, decrypted bytes can wait inside OpenSSL where epoll cannot see them: read
+  // until it has none (bounded, so one busy connection cannot starve the others).
+  for (int round = 0; round < 16; ++round) {
+    const auto old = ep.in.size();
+    ep.in.resize(old + kReadBlock);
+    ssize_t n = 0;
+    bool again = false;
+    std::string error;
+    if (ep.tls == Endpoint::Tls::On) {
+      auto status = TlsConnection::Status::Ok;
+      const auto got = ep.tlsConnection->read(ep.in.data() + old, kReadBlock, status);
+      n = static_cast<ssize_t>(got);
+      if (got == 0) {
+        if (status == TlsConnection::Status::WantRead) again = true;
+        else if (status == TlsConnection::Status::WantWrite) again = ep.tlsWantsWrite = true;
+        else if (status == TlsConnection::Status::Error) {
+          n = -1;
+          error = ep.tlsConnection->error();
+        }
+      }
+    } else {
+      n = ::recv(ep.fd, ep.in.data() + old, kReadBlock, 0);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) again = true;
+      if (n < 0 && !again) error = std::strerror(errno);
+    }
+    if (n > 0) {
+      ep.in.resize(old + static_cast<std::size_t>(n));
+      lastActivity_ = std::chrono::steady_clock::now();
+      if (ep.isClient) stats_.bytesFromClient += static_cast<std::uint64_t>(n);
+      if (ep.tls == Endpoint::Tls::On && ep.tlsConnection->pending()) continue;
+      if (static_cast<std::size_t>(n) == kReadBlock) continue;
+      return true;
+    }
+    ep.in.resize(old);
+    if (again) {
+      if (ep.tlsWantsWrite) updateInterest(ep);
+      return true;
+    }
+    ep.eof = true;
+    if (ep.isClient) {
+      close(n == 0 ? "client closed" : "client: " + error);
+      return false;
+    }
+    // The server went away: deliver what is still due, then close.
+    if (!scanPending_ && client_.out.empty()) {
+      close(n == 0 ? "server closed" : "server: " + error);
+      return false;
+    }
+    updateInterest(upstream_);
     return true;
   }
-  ep.in.resize(old);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return true;
-  ep.eof = true;
-  if (ep.isClient) {
-    close(n == 0 ? "client closed" : std::string("client: ") + std::strerror(errno));
-    return false;
-  }
-  // The server went away: deliver what is still due, then close.
-  if (!scanPending_ && client_.out.empty()) {
-    close("server closed");
-    return false;
-  }
-  updateInterest(upstream_);
   return true;
 }
 
 void Session::flush(Endpoint& ep) {
   if (closed_ || ep.fd < 0) return;
+  if (ep.tls == Endpoint::Tls::Handshaking) return updateInterest(ep);  // nothing in clear yet
   while (!ep.out.empty()) {
-    const ssize_t n = ::send(ep.fd, ep.out.data(), ep.out.size(), MSG_NOSIGNAL);
+    ssize_t n = 0;
+    bool again = false;
+    std::string error;
+    if (ep.tls == Endpoint::Tls::On) {
+      auto status = TlsConnection::Status::Ok;
+      n = static_cast<ssize_t>(ep.tlsConnection->write(ep.out.data(), ep.out.size(), status));
+      if (n == 0) {
+        again = status == TlsConnection::Status::WantRead || status == TlsConnection::Status::WantWrite;
+        error = ep.tlsConnection->error();
+      }
+    } else {
+      n = ::send(ep.fd, ep.out.data(), ep.out.size(), MSG_NOSIGNAL);
+      again = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+      if (n < 0) error = std::strerror(errno);
+    }
     if (n > 0) {
       if (ep.isClient) stats_.bytesToClient += static_cast<std::uint64_t>(n);
       ep.out.erase(0, static_cast<std::size_t>(n));
       continue;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) break;
-    return close(std::string(ep.isClient ? "client" : "server") + " write: " + std::strerror(errno));
+    if (again) break;
+    return close(std::string(ep.isClient ? "client" : "server") + " write: " + error);
   }
+  if (ep.out.empty() && ep.startTlsWhenFlushed) return startTls(ep);  // after "OK Begin TLS"
+
   if (ep.isClient && upstream_.eof && ep.out.empty() && !scanPending_) return close("server closed");
   // Backpressure: a slow side stops the other side's reading.
   Endpoint& other = ep.isClient ? upstream_ : client_;
@@ -230,13 +342,18 @@ void Session::flush(Endpoint& ep) {
 void Session::updateInterest(Endpoint& ep) {
   if (closed_ || ep.fd < 0 || (&ep == &upstream_ && !connected_)) return;
   std::uint32_t events = 0;
-  if (!ep.readPaused && !ep.eof) events |= EPOLLIN;
-  if (!ep.out.empty()) events |= EPOLLOUT;
+  if (ep.tls == Endpoint::Tls::Handshaking) {
+    events = ep.tlsWantsWrite ? EPOLLOUT : EPOLLIN;
+  } else {
+    if (!ep.readPaused && !ep.eof) events |= EPOLLIN;
+    if (!ep.out.empty() || ep.tlsWantsWrite) events |= EPOLLOUT;
+  }
   host_.reactor().modify(ep.fd, events, &ep);
 }
 
 void Session::processClient() {
-  if (!connected_ || closed_) return;
+  if (phase_ != Upstream::Ready || closed_) return;
+  if (client_.tls == Endpoint::Tls::Handshaking || client_.startTlsWhenFlushed) return;
   std::size_t pos = 0;
   for (bool more = true; more && !closed_;) {
     const auto step = fromClient_.feed(std::string_view(client_.in).substr(pos));
@@ -256,6 +373,11 @@ void Session::processClient() {
         }
         if (forward) upstream_.out.append(seg);
         clientAtStart_ = fromClient_.messageEnd();
+        if (client_.startTlsWhenFlushed) {
+          // Nothing a client sent after STARTTLS may be read as if it came over TLS.
+          pos = client_.in.size();
+          more = false;
+        }
         loginUserLiteral_ = loginUserLiteral_ && !clientAtStart_;
         break;
       }
@@ -316,6 +438,12 @@ bool Session::inspectCommand(std::string_view segment) {
     selectTag_ = tag;
     selectMailbox_ = (!quoted && !mailbox.empty() && mailbox.front() == '{') ? std::string() : mailbox;
     pendingUidValidity_.reset();
+  } else if (command == "STARTTLS" && host_.clientTls() && client_.tls == Endpoint::Tls::Off) {
+    // The proxy terminates the client's TLS itself; the upstream connection has its own.
+    client_.out += tag + " OK Begin TLS negotiation now\r\n";
+    client_.startTlsWhenFlushed = true;
+    flush(client_);
+    return false;
   } else if (command == "COMPRESS" || command == "STARTTLS") {
     // The proxy must see every byte in clear: it cannot let the stream become opaque.
     client_.out += tag + " NO " + command + " is not available through this proxy\r\n";
@@ -365,7 +493,33 @@ void Session::flushHeld() {
   heldBytes_ = 0;
 }
 
+// upstream.security = starttls: the answer to our STARTTLS, which the client never sees.
+void Session::awaitStartTlsOk() {
+  std::size_t pos = 0;
+  for (;;) {
+    const auto step = fromServer_.feed(std::string_view(upstream_.in).substr(pos));
+    pos += step.consumed;
+    if (step.event == imap::Framer::Event::NeedMore) break;
+    if (step.event == imap::Framer::Event::Error) return close("server protocol error: " + fromServer_.errorText());
+    if (step.event != imap::Framer::Event::Text) continue;
+    const std::string seg(fromServer_.text());
+    if (seg.rfind("imapav0 ", 0) != 0) continue;  // untagged lines before the answer
+    if (upper(seg.substr(8, 3)) != "OK ") {
+      sessionLog().error("session client=%s upstream refused STARTTLS: %s", clientAddress_, printable(seg));
+      client_.out += "* BYE [UNAVAILABLE] cannot reach the mail server securely\r\n";
+      flush(client_);
+      return close("upstream refused STARTTLS");
+    }
+    // Bytes after the OK were sent before TLS: never trust them (STARTTLS injection).
+    upstream_.in.clear();
+    phase_ = Upstream::Handshaking;
+    return startTls(upstream_);
+  }
+  upstream_.in.erase(0, pos);
+}
+
 void Session::processUpstream() {
+  if (phase_ == Upstream::StartTlsSent) return awaitStartTlsOk();
   std::size_t pos = 0;
   for (bool more = true; more && !closed_ && !scanPending_;) {
     const auto step = fromServer_.feed(std::string_view(upstream_.in).substr(pos));
@@ -379,6 +533,9 @@ void Session::processUpstream() {
         if (serverAtStart_) {
           seg = imap::filterCapabilities(seg, imap::defaultStrippedCapabilities());
           seg = imap::filterCapabilities(seg, {"STARTTLS", "LOGINDISABLED"});
+          if (host_.clientTls() && client_.tls == Endpoint::Tls::Off && !client_.startTlsWhenFlushed) {
+            seg = imap::addCapability(seg, "STARTTLS");
+          }
           inspectResponse(seg);
           fetch_.segment(seg, true);
           inFetch_ = fetch_.isFetch();  // a malformed FETCH is held too: see below
@@ -441,6 +598,12 @@ void Session::processUpstream() {
           }
         }
         serverAtStart_ = ends;
+        if (phase_ == Upstream::Greeting && ends) {
+          // The greeting went to the client; now secure the upstream connection.
+          upstream_.out += "imapav0 STARTTLS\r\n";
+          phase_ = Upstream::StartTlsSent;
+          more = false;
+        }
         break;
       }
       case Ev::LiteralData: {
@@ -466,6 +629,11 @@ void Session::processUpstream() {
     }
   }
   upstream_.in.erase(0, pos);
+  if (phase_ == Upstream::StartTlsSent) {
+    flush(upstream_);
+    if (!upstream_.in.empty() && !closed_) awaitStartTlsOk();
+    return;
+  }
   if (scanPending_) upstream_.readPaused = upstream_.in.size() > kResumeBelow;
   flush(client_);
   updateInterest(upstream_);

@@ -17,6 +17,7 @@
 #include "redirector/config.hpp"
 #include "redirector/message_scanner.hpp"
 #include "redirector/reactor.hpp"
+#include "redirector/tls.hpp"
 #include "shared/imap/fetch_response.hpp"
 #include "shared/imap/framing.hpp"
 
@@ -32,7 +33,8 @@ struct SessionStats {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(SessionHost& host, int clientFd, std::string clientAddress);
+  // implicitTls: the client connected to the imaps listener (RFC 8314).
+  Session(SessionHost& host, int clientFd, std::string clientAddress, bool implicitTls);
   ~Session();
 
   void start();  // connects upstream
@@ -50,7 +52,21 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string out;   // to send
     bool readPaused = false;
     bool eof = false;
+    // TLS on this connection: off, handshaking, or on.
+    enum class Tls { Off, Handshaking, On } tls = Tls::Off;
+    std::unique_ptr<TlsConnection> tlsConnection;
+    bool tlsWantsWrite = false;       // the TLS layer waits for EPOLLOUT (handshake or a read)
+    bool startTlsWhenFlushed = false;  // client STARTTLS: the handshake begins once "OK" is out
     void onIo(std::uint32_t events) override;
+  };
+
+  // The upstream connection's way to a clear-text IMAP stream the proxy can read.
+  enum class Upstream {
+    Connecting,    // TCP connect in progress
+    Handshaking,   // TLS handshake (implicit TLS, or after STARTTLS)
+    Greeting,      // upstream.security = starttls: relaying the greeting, then STARTTLS
+    StartTlsSent,  // waiting for the server's OK to our STARTTLS
+    Ready          // relaying
   };
 
   // A piece of a held FETCH response.
@@ -62,11 +78,15 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void onIo(Endpoint& ep, std::uint32_t events);
   void onConnected();
+  void startTls(Endpoint& ep);
+  void continueHandshake(Endpoint& ep);
+  void onTlsUp(Endpoint& ep);
   bool readFrom(Endpoint& ep);
   void flush(Endpoint& ep);
   void updateInterest(Endpoint& ep);
   void processClient();
   void processUpstream();
+  void awaitStartTlsOk();
   // Returns false when the proxy answered the command itself and it must not go upstream.
   bool inspectCommand(std::string_view segment);
   void inspectResponse(std::string_view segment);
@@ -81,6 +101,8 @@ class Session : public std::enable_shared_from_this<Session> {
   Endpoint client_, upstream_;
   std::string clientAddress_;
   bool connected_ = false;
+  bool implicitTls_ = false;
+  Upstream phase_ = Upstream::Connecting;
   bool closed_ = false;
   std::chrono::steady_clock::time_point started_, lastActivity_, connectDeadline_;
 
@@ -124,6 +146,10 @@ class SessionHost {
   virtual ~SessionHost() = default;
   virtual Reactor& reactor() = 0;
   virtual const Config& config() const = 0;
+  // TLS contexts: for clients (null when no certificate is configured) and for the
+  // upstream connection (null for upstream.security = none).
+  virtual std::shared_ptr<TlsContext> clientTls() const = 0;
+  virtual std::shared_ptr<TlsContext> upstreamTls() const = 0;
   // Runs the scan of message on a worker; done runs on the reactor thread, with
   // reply.content set to the original message for every status but Replaced.
   virtual void scanAsync(ScanRequest request, std::string message, std::weak_ptr<Session> session,

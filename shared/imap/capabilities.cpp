@@ -1,5 +1,8 @@
 #include "shared/imap/capabilities.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 #include <cstddef>
 
 namespace imapav::imap {
@@ -107,6 +110,24 @@ const std::vector<std::string>& defaultStrippedCapabilities() {
       "COMPRESS=", "URLAUTH", "URLAUTH=", "URL-PARTIAL", "UIDONLY", "NOTIFY", "BINARY",
       "IMAP4rev2"};
   return kDefault;
+}
+
+std::string addCapability(std::string_view line, std::string_view capability) {
+  std::string upperLine(line.substr(0, std::min<std::size_t>(line.size(), 8192)));
+  for (auto& c : upperLine) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  std::size_t at = std::string::npos;
+  if (upperLine.rfind("* CAPABILITY ", 0) == 0) at = 13;
+  else if (const auto code = upperLine.find("[CAPABILITY "); code != std::string::npos && upperLine.find(']', code) != std::string::npos) at = code + 12;
+  if (at == std::string::npos) return std::string(line);
+  // Already listed?
+  std::string wanted(capability);
+  for (auto& c : wanted) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const auto end = upperLine.find_first_of("]\r\n", at);
+  const std::string list = " " + upperLine.substr(at, end == std::string::npos ? std::string::npos : end - at) + " ";
+  if (list.find(" " + wanted + " ") != std::string::npos) return std::string(line);
+  std::string out(line);
+  out.insert(at, std::string(capability) + " ");
+  return out;
 }
 
 }  // namespace imapav::imap

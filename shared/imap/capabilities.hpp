@@ -21,4 +21,8 @@ std::string filterCapabilities(std::string_view line, const std::vector<std::str
 // NOTIFY, BINARY, IMAP4rev2. STARTTLS is the proxy's own business and is not listed.
 const std::vector<std::string>& defaultStrippedCapabilities();
 
+// Returns the line with capability added to a capability list ("* CAPABILITY ...", or a
+// "[CAPABILITY ...]" response code), unless it is there already; other lines unchanged.
+std::string addCapability(std::string_view line, std::string_view capability);
+
 }  // namespace imapav::imap

@@ -39,14 +39,17 @@ DovecotFixture::DovecotFixture() {
   std::filesystem::create_directories(dir_.file("run"));
   std::filesystem::create_directories(dir_.file("state"));
   std::filesystem::create_directories(dir_.file("mail"));
+  writeConfig("ssl = no\n");
+}
+
+void DovecotFixture::writeConfig(const std::string& tlsLines) {
   const auto ids = nobody();
   writeFile(dir_.file("dovecot.conf"),
             "protocols = imap\n"
             "listen = 127.0.0.1\n"
             "base_dir = " + dir_.file("run") + "\n"
             "state_dir = " + dir_.file("state") + "\n"
-            "log_path = " + dir_.file("dovecot.log") + "\n"
-            "ssl = no\n"
+            "log_path = " + dir_.file("dovecot.log") + "\n" + tlsLines +
             "disable_plaintext_auth = no\n"
             "auth_mechanisms = plain login\n"
             "mail_location = maildir:" + dir_.file("mail") + "/%u\n"
@@ -55,9 +58,15 @@ DovecotFixture::DovecotFixture() {
             "userdb {\n  driver = static\n  args = uid=" + std::to_string(ids.uid) + " gid=" +
                 std::to_string(ids.gid) + " home=" + dir_.file("mail") + "/%u\n}\n"
             "service imap-login {\n  inet_listener imap {\n    address = 127.0.0.1\n    port = " +
-                std::to_string(port_) + "\n  }\n  inet_listener imaps {\n    port = 0\n  }\n}\n"
+                std::to_string(port_) + "\n  }\n  inet_listener imaps {\n    address = 127.0.0.1\n    port = " +
+                std::to_string(tlsPort_) + "\n  }\n}\n"
             "service anvil {\n  chroot =\n}\n"
             "service imap-login {\n  chroot =\n}\n");
+}
+
+void DovecotFixture::enableTls(const std::string& certFile, const std::string& keyFile) {
+  tlsPort_ = freePort();
+  writeConfig("ssl = yes\nssl_cert = <" + certFile + "\nssl_key = <" + keyFile + "\n");
 }
 
 DovecotFixture::~DovecotFixture() { stop(); }

@@ -3,12 +3,16 @@
 #include <signal.h>
 
 #include <boost/test/unit_test.hpp>
+#include <filesystem>
 
 namespace imapav::test {
 
 RedirectorFixture::RedirectorFixture(const std::vector<std::string>& messages,
-                                     const std::map<std::string, std::string>& extra) {
+                                     const std::map<std::string, std::string>& extra, bool dovecotTls) {
+  std::filesystem::create_directories(dovecot.dir().file("certs"));
+  certs = makeTestCerts(dovecot.dir().file("certs"));
   dovecot.deliver("bob", messages);
+  if (dovecotTls) dovecot.enableTls(certs.serverCert, certs.serverKey);
   dovecot.start();
   port_ = freePort();
   std::map<std::string, std::string> cfg = {
@@ -18,7 +22,18 @@ RedirectorFixture::RedirectorFixture(const std::vector<std::string>& messages,
       {"icap.timeout", "3"},
       {"fail_mode", "drop"},
   };
-  for (const auto& [k, v] : extra) cfg[k] = v;
+  for (auto [k, v] : extra) {
+    for (const auto& [name, path] : std::map<std::string, std::string>{
+             {"@CA@", certs.caCert}, {"@CERT@", certs.serverCert}, {"@KEY@", certs.serverKey}, {"@ROGUE@", certs.rogueCert},
+             {"@DOVECOT_TLS_PORT@", std::to_string(dovecot.tlsPort())}}) {
+      for (auto at = v.find(name); at != std::string::npos; at = v.find(name)) v.replace(at, name.size(), path);
+    }
+    if (k == "imaps.listen" && v == "auto") {
+      tlsPort_ = freePort();
+      v = "127.0.0.1:" + std::to_string(tlsPort_);
+    }
+    cfg[k] = v;
+  }
   std::string text;
   for (const auto& [k, v] : cfg) text += k + " = " + v + "\n";
   const std::string conf = dovecot.dir().file("redirector.conf");

@@ -10,16 +10,22 @@
 #include "tests/integration/icapd_fixture.hpp"
 #include "tests/support/dovecot.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/tls_certs.hpp"
 
 namespace imapav::test {
 
 class RedirectorFixture {
  public:
-  // messages: INBOX of user "bob", UIDs 1.. in order. extra: redirector settings.
-  RedirectorFixture(const std::vector<std::string>& messages, const std::map<std::string, std::string>& extra = {});
+  // messages: INBOX of user "bob", UIDs 1.. in order. extra: redirector settings, in
+  // whose values @CA@, @CERT@, @KEY@ and @ROGUE@ stand for the test certificates and
+  // @DOVECOT_TLS_PORT@ for Dovecot's implicit-TLS port; imaps.listen = auto picks a port.
+  // dovecotTls: Dovecot offers STARTTLS and implicit TLS with the test certificate.
+  RedirectorFixture(const std::vector<std::string>& messages, const std::map<std::string, std::string>& extra = {},
+                    bool dovecotTls = false);
   ~RedirectorFixture();
 
-  std::uint16_t port() const { return port_; }         // the redirector
+  std::uint16_t port() const { return port_; }         // the redirector (plain + STARTTLS)
+  std::uint16_t tlsPort() const { return tlsPort_; }   // the redirector (implicit TLS), if configured
   std::uint16_t dovecotPort() const { return dovecot.port(); }
   std::string log() const;                             // the redirector's
   int stop();                                          // the redirector; its exit status
@@ -30,9 +36,11 @@ class RedirectorFixture {
 
   DovecotFixture dovecot;
   IcapdFixture icapd;
+  TestCerts certs;
 
  private:
   std::uint16_t port_ = 0;
+  std::uint16_t tlsPort_ = 0;
   std::unique_ptr<ChildProcess> process_;
 };
 

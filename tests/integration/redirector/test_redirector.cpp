@@ -181,3 +181,64 @@ BOOST_AUTO_TEST_CASE(no_scanning_server_applies_the_local_fail_mode) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(redirector_tls)
+
+const Settings kClientTls = {{"imaps.listen", "auto"}, {"tls.certificate", "@CERT@"}, {"tls.private_key", "@KEY@"}};
+
+BOOST_AUTO_TEST_CASE(clients_over_implicit_tls_and_starttls) {
+  RedirectorFixture f(mailbox(), kClientTls);
+  const std::string ca = f.certs.caCert;
+  for (const std::string security : {"tls", "starttls"}) {
+    BOOST_TEST_CONTEXT("client " << security) {
+      const std::string dir = f.dovecot.dir().file("client-" + security);
+      const auto port = security == "tls" ? f.tlsPort() : f.port();
+      checkMailbox(f, dir, f.fetchAll(port, dir, {"--security", security, "--cafile", ca}));
+    }
+  }
+  // Plain clients are offered STARTTLS; curl over imaps:// with the test CA works.
+  const auto plain = f.fetchAll(f.port(), f.dovecot.dir().file("plain"));
+  BOOST_TEST(contains(plain.output, "\"STARTTLS\""));
+  const auto r = runCommand({"curl", "-s", "--max-time", "30", "--cacert", ca, "--user",
+                             std::string("bob:") + DovecotFixture::kPassword,
+                             "imaps://127.0.0.1:" + std::to_string(f.tlsPort()) + "/INBOX/;UID=2"},
+                            60s);
+  BOOST_TEST(r.exitCode == 0);
+  BOOST_TEST(contains(r.output, "Eicar-Test-Signature"));
+}
+
+BOOST_AUTO_TEST_CASE(upstream_over_tls_and_starttls_verified) {
+  for (const std::string security : {"tls", "starttls"}) {
+    BOOST_TEST_CONTEXT("upstream " << security) {
+      Settings s = {{"upstream.security", security}, {"upstream.ca_file", "@CA@"}};
+      if (security == "tls") s["upstream.address"] = "127.0.0.1:@DOVECOT_TLS_PORT@";
+      RedirectorFixture f(mailbox(), s, true);
+      const std::string dir = f.dovecot.dir().file("up-" + security);
+      checkMailbox(f, dir, f.fetchAll(f.port(), dir));
+    }
+  }
+  Settings both = kClientTls;
+  both["upstream.security"] = "tls";
+  both["upstream.ca_file"] = "@CA@";
+  both["upstream.address"] = "127.0.0.1:@DOVECOT_TLS_PORT@";
+  RedirectorFixture f(mailbox(), both, true);
+  const std::string dir = f.dovecot.dir().file("both");
+  checkMailbox(f, dir, f.fetchAll(f.tlsPort(), dir, {"--security", "tls", "--cafile", f.certs.caCert}));
+}
+
+BOOST_AUTO_TEST_CASE(an_unverifiable_upstream_certificate_is_refused) {
+  RedirectorFixture f(mailbox(), Settings{{"upstream.security", "starttls"}, {"upstream.ca_file", "@ROGUE@"}}, true);
+  const auto r = f.fetchAll(f.port(), f.dovecot.dir().file("refused"));
+  BOOST_TEST(r.exitCode != 0);
+  f.stop();
+  BOOST_TEST_MESSAGE(f.log());
+  BOOST_TEST(contains(f.log(), "certificate verify failed"));
+  // ... unless verification is turned off explicitly.
+  RedirectorFixture g(mailbox(), Settings{{"upstream.security", "starttls"}, {"upstream.ca_file", "@ROGUE@"},
+                                          {"upstream.verify", "false"}},
+                      true);
+  const std::string dir = g.dovecot.dir().file("unverified");
+  checkMailbox(g, dir, g.fetchAll(g.port(), dir));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

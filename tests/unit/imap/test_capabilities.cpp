@@ -102,3 +102,18 @@ BOOST_AUTO_TEST_CASE(default_list) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(add_capability_to_every_kind_of_list) {
+  using imapav::imap::addCapability;
+  BOOST_TEST(addCapability("* CAPABILITY IMAP4rev1 IDLE\r\n", "STARTTLS") == "* CAPABILITY STARTTLS IMAP4rev1 IDLE\r\n");
+  BOOST_TEST(addCapability("* OK [CAPABILITY IMAP4rev1 SASL-IR] Dovecot ready.\r\n", "STARTTLS") ==
+             "* OK [CAPABILITY STARTTLS IMAP4rev1 SASL-IR] Dovecot ready.\r\n");
+  BOOST_TEST(addCapability("a1 OK [CAPABILITY IMAP4rev1] Logged in\r\n", "STARTTLS") ==
+             "a1 OK [CAPABILITY STARTTLS IMAP4rev1] Logged in\r\n");
+  // Already there (any case), or not a capability list: unchanged.
+  BOOST_TEST(addCapability("* CAPABILITY IMAP4rev1 starttls\r\n", "STARTTLS") == "* CAPABILITY IMAP4rev1 starttls\r\n");
+  BOOST_TEST(addCapability("* OK [UIDVALIDITY 7] ok\r\n", "STARTTLS") == "* OK [UIDVALIDITY 7] ok\r\n");
+  BOOST_TEST(addCapability("* 1 FETCH (UID 2)\r\n", "STARTTLS") == "* 1 FETCH (UID 2)\r\n");
+  BOOST_TEST(addCapability("* OK [CAPABILITY IMAP4rev1 unterminated\r\n", "STARTTLS") ==
+             "* OK [CAPABILITY IMAP4rev1 unterminated\r\n");
+}
