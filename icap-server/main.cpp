@@ -1,15 +1,7 @@
 // imapav-icapd: the ICAP scanning server. Start-up may throw; main turns that into a
 // clear message and exit code 78 (EX_CONFIG) or 69 (EX_UNAVAILABLE).
 
-#include <Poco/AutoPtr.h>
-#include <Poco/ConsoleChannel.h>
-#include <Poco/FormattingChannel.h>
 #include <Poco/Logger.h>
-#include <Poco/PatternFormatter.h>
-#include <Poco/Util/HelpFormatter.h>
-#include <Poco/Util/Option.h>
-#include <Poco/Util/OptionSet.h>
-#include <Poco/Util/ServerApplication.h>
 
 #include <clamav.h>
 
@@ -21,6 +13,7 @@
 #include "icap-server/config.hpp"
 #include "icap-server/scan/clamav_scanner.hpp"
 #include "icap-server/server.hpp"
+#include "shared/config/daemon.hpp"
 #include "icap-server/service.hpp"
 
 namespace {
@@ -48,43 +41,23 @@ void onClamavMessage(enum cl_msg severity, const char*, const char* msg, void*) 
   }
 }
 
-void setupLogging(const std::string& level) {
-  Poco::AutoPtr<Poco::PatternFormatter> fmt(new Poco::PatternFormatter("%Y-%m-%dT%H:%M:%S.%iZ %p %s: %t"));
-  Poco::AutoPtr<Poco::ConsoleChannel> console(new Poco::ConsoleChannel(std::cerr));
-  Poco::AutoPtr<Poco::FormattingChannel> channel(new Poco::FormattingChannel(fmt, console));
-  // Every logger, those that exist already and (through root) those created later.
-  Poco::Logger::root().setChannel(channel);
-  Poco::Logger::root().setLevel(level);
-  Poco::Logger::setChannel("", channel);
-  Poco::Logger::setLevel("", Poco::Logger::parseLevel(level));
-}
+class IcapdApp final : public imapav::config::DaemonApp {
+ public:
+  IcapdApp()
+      : DaemonApp("imapav-icapd",
+                  "imapav-icapd: ICAP antivirus server (RFC 3507) for IMAP mail, scanning with libclamav.\n"
+                  "Runs in the foreground until SIGTERM or SIGINT. Settings: see conf/imapav-icapd.conf.") {}
 
-class IcapdApp final : public Poco::Util::ServerApplication {
  protected:
-  void defineOptions(Poco::Util::OptionSet& options) override {
-    ServerApplication::defineOptions(options);
-    options.addOption(Poco::Util::Option("help", "h", "show this help and exit")
-                          .required(false).repeatable(false)
-                          .callback(Poco::Util::OptionCallback<IcapdApp>(this, &IcapdApp::onHelp)));
-    options.addOption(Poco::Util::Option("config", "c", "configuration file (POCO properties)")
-                          .required(false).repeatable(false).argument("FILE")
-                          .callback(Poco::Util::OptionCallback<IcapdApp>(this, &IcapdApp::onConfig)));
-  }
-
-  int main(const std::vector<std::string>&) override {
-    if (help_) return EXIT_OK;
-    if (configPath_.empty()) {
-      std::cerr << "imapav-icapd: --config FILE is required (see --help)\n";
-      return EXIT_USAGE;
-    }
+  int serve(const std::string& configPath) override {
     Config config;
     try {
-      config = imapav::icapd::loadConfig(configPath_);
+      config = imapav::icapd::loadConfig(configPath);
     } catch (const std::exception& e) {
       std::cerr << "imapav-icapd: " << e.what() << "\n";
       return EXIT_CONFIG;
     }
-    setupLogging(config.logLevel);
+    imapav::config::setupLogging(config.logLevel);
     cl_set_clcb_msg(onClamavMessage);
     auto& log = Poco::Logger::get("icapd");
 
@@ -135,22 +108,6 @@ class IcapdApp final : public Poco::Util::ServerApplication {
     return EXIT_OK;
   }
 
- private:
-  void onHelp(const std::string&, const std::string&) {
-    help_ = true;
-    Poco::Util::HelpFormatter hf(options());
-    hf.setCommand(commandName());
-    hf.setUsage("--config FILE");
-    hf.setHeader(
-        "imapav-icapd: ICAP antivirus server (RFC 3507) for IMAP mail, scanning with libclamav.\n"
-        "Runs in the foreground until SIGTERM or SIGINT. Settings: see conf/imapav-icapd.conf.");
-    hf.format(std::cout);
-    stopOptionsProcessing();
-  }
-  void onConfig(const std::string&, const std::string& value) { configPath_ = value; }
-
-  bool help_ = false;
-  std::string configPath_;
 };
 
 }  // namespace

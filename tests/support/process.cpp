@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -48,6 +49,17 @@ TempDir::~TempDir() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
 }
+
+TempFile::TempFile(const std::string& content) {
+  std::string tmpl = "/tmp/imapav-test-XXXXXX";
+  const int fd = mkstemp(tmpl.data());
+  if (fd < 0) throw std::runtime_error(std::string("mkstemp: ") + std::strerror(errno));
+  ::close(fd);
+  path_ = tmpl;
+  writeFile(path_, content);
+}
+
+TempFile::~TempFile() { std::remove(path_.c_str()); }
 
 std::uint16_t freePort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -25,6 +25,19 @@ class TempDir {
   std::string path_;
 };
 
+// A file under /tmp with the given content, removed on destruction.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& content);
+  ~TempFile();
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 // A loopback TCP port that was free a moment ago.
 std::uint16_t freePort();
 // True once something accepts connections on 127.0.0.1:port.

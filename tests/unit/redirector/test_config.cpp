@@ -1,4 +1,6 @@
 #include <boost/test/unit_test.hpp>
+
+#include "tests/support/process.hpp"
 #include <cstdio>
 #include <fstream>
 
@@ -7,22 +9,12 @@
 using namespace imapav::redirector;
 
 namespace {
-struct ConfigFile {
-  explicit ConfigFile(const std::string& text) {
-    char tmpl[] = "/tmp/imapav-rconfig-XXXXXX";
-    const int fd = mkstemp(tmpl);
-    BOOST_REQUIRE(fd >= 0);
-    path = tmpl;
-    std::ofstream(path) << text;
-  }
-  ~ConfigFile() { std::remove(path.c_str()); }
-  std::string path;
-};
+using ConfigFile = imapav::test::TempFile;
 
 std::string errorOf(const std::string& text) {
   ConfigFile f(text);
   try {
-    loadConfig(f.path);
+    loadConfig(f.path());
   } catch (const ConfigError& e) {
     return e.what();
   }
@@ -44,7 +36,7 @@ BOOST_AUTO_TEST_CASE(the_example_configuration_loads_with_its_documented_default
   BOOST_TEST((c.failMode == LocalFailMode::Drop));
   // The file documents the defaults: loading a minimal file gives the same values.
   ConfigFile minimal(kMinimal);
-  const auto d = loadConfig(minimal.path);
+  const auto d = loadConfig(minimal.path());
   BOOST_TEST(d.maxMessageSize == c.maxMessageSize);
   BOOST_TEST(d.keepaliveInterval.count() == c.keepaliveInterval.count());
   BOOST_TEST(d.idleTimeout.count() == c.idleTimeout.count());
@@ -56,7 +48,7 @@ BOOST_AUTO_TEST_CASE(the_example_configuration_loads_with_its_documented_default
 
 BOOST_AUTO_TEST_CASE(servers_list_and_mistakes) {
   ConfigFile f(kMinimal + "icap.servers = icap://a:1/avscan, icap://b:2/avscan\n");
-  BOOST_TEST(loadConfig(f.path).icapServers.size() == 2u);
+  BOOST_TEST(loadConfig(f.path()).icapServers.size() == 2u);
   BOOST_TEST(errorOf("upstream.address = h:1\nicap.servers = icap://a/s\n").find("imap.listen") != std::string::npos);
   BOOST_TEST(errorOf("imap.listen = h:1\nicap.servers = icap://a/s\n").find("upstream.address") != std::string::npos);
   BOOST_TEST(errorOf("imap.listen = h:1\nupstream.address = h:2\n").find("icap.servers") != std::string::npos);

@@ -1,4 +1,6 @@
 #include <boost/test/unit_test.hpp>
+
+#include "tests/support/process.hpp"
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -8,23 +10,12 @@
 using namespace imapav::icapd;
 
 namespace {
-// A config file that exists for one test.
-struct ConfigFile {
-  explicit ConfigFile(const std::string& text) {
-    char tmpl[] = "/tmp/imapav-config-XXXXXX";
-    const int fd = mkstemp(tmpl);
-    BOOST_REQUIRE(fd >= 0);
-    path = tmpl;
-    std::ofstream(path) << text;
-  }
-  ~ConfigFile() { std::remove(path.c_str()); }
-  std::string path;
-};
+using ConfigFile = imapav::test::TempFile;
 
 bool throwsMentioning(const std::string& text, const std::string& needle) {
   ConfigFile f(text);
   try {
-    loadConfig(f.path);
+    loadConfig(f.path());
   } catch (const ConfigError& e) {
     BOOST_TEST_MESSAGE(e.what());
     return std::string(e.what()).find(needle) != std::string::npos;
@@ -53,7 +44,7 @@ BOOST_AUTO_TEST_CASE(defaults_and_overrides) {
   ConfigFile f(
       "# comment\nicap.listen = [::1]:11344\nscan.database_dir = /var/lib/clamav\npolicy.fail_mode = pass\n"
       "scan.max_scan_time = 500ms\nicap.max_connections = 7\n");
-  const auto c = loadConfig(f.path);
+  const auto c = loadConfig(f.path());
   BOOST_TEST(c.listenHost == "::1");
   BOOST_TEST(c.listenPort == 11344);
   BOOST_TEST((c.failMode == FailMode::Pass));
@@ -76,11 +67,11 @@ BOOST_AUTO_TEST_CASE(mistakes_are_named) {
 
 BOOST_AUTO_TEST_CASE(scratch_on_tmpfs_and_spill_on_disk_by_default) {
   ConfigFile f("scan.database_dir = /x\n");
-  const auto c = loadConfig(f.path);
+  const auto c = loadConfig(f.path());
   BOOST_TEST(c.engine.tmpDir == (std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : "/tmp"));
   BOOST_TEST(c.spillDir == "/var/tmp");
   ConfigFile g("scan.database_dir = /x\nscan.tmp_dir = /a\nscan.spill_dir = /b\n");
-  const auto d = loadConfig(g.path);
+  const auto d = loadConfig(g.path());
   BOOST_TEST(d.engine.tmpDir == "/a");
   BOOST_TEST(d.spillDir == "/b");
 }
@@ -88,7 +79,7 @@ BOOST_AUTO_TEST_CASE(scratch_on_tmpfs_and_spill_on_disk_by_default) {
 BOOST_AUTO_TEST_CASE(the_example_configuration_loads_and_documents_the_defaults) {
   const auto c = loadConfig(std::string(IMAPAV_SOURCE_DIR) + "/conf/imapav-icapd.conf");
   ConfigFile minimal("scan.database_dir = /var/lib/clamav\n");
-  const auto d = loadConfig(minimal.path);
+  const auto d = loadConfig(minimal.path());
   BOOST_TEST(c.listenPort == d.listenPort);
   BOOST_TEST(c.maxConnections == d.maxConnections);
   BOOST_TEST(c.readTimeout.count() == d.readTimeout.count());
