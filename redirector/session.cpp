@@ -26,6 +26,7 @@ namespace imapav::redirector {
 namespace {
 
 constexpr std::size_t kReadBlock = 64 * 1024;
+constexpr std::size_t kKeepCapacity = 4 * 1024;  // larger empty buffers are given back
 constexpr std::size_t kPauseAbove = 4u << 20;   // stop reading the other side above this backlog
 constexpr std::size_t kResumeBelow = 1u << 20;
 constexpr std::size_t kHoldSmallLiteral = 256 * 1024;  // literals kept inside a held response
@@ -249,15 +250,16 @@ bool Session::readFrom(Endpoint& ep) {
   if (ep.readPaused || ep.eof) return true;
   // With TLS, decrypted bytes can wait inside OpenSSL where epoll cannot see them: read
   // until it has none (bounded, so one busy connection cannot starve the others).
+  // One read buffer for every session on the reactor thread: a session only keeps the
+  // bytes it received, so thousands of idle sessions cost little memory.
+  static thread_local char buffer[kReadBlock];
   for (int round = 0; round < 16; ++round) {
-    const auto old = ep.in.size();
-    ep.in.resize(old + kReadBlock);
     ssize_t n = 0;
     bool again = false;
     std::string error;
     if (ep.tls == Endpoint::Tls::On) {
       auto status = TlsConnection::Status::Ok;
-      const auto got = ep.tlsConnection->read(ep.in.data() + old, kReadBlock, status);
+      const auto got = ep.tlsConnection->read(buffer, kReadBlock, status);
       n = static_cast<ssize_t>(got);
       if (got == 0) {
         if (status == TlsConnection::Status::WantRead) again = true;
@@ -268,19 +270,18 @@ bool Session::readFrom(Endpoint& ep) {
         }
       }
     } else {
-      n = ::recv(ep.fd, ep.in.data() + old, kReadBlock, 0);
+      n = ::recv(ep.fd, buffer, kReadBlock, 0);
       if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) again = true;
       if (n < 0 && !again) error = std::strerror(errno);
     }
     if (n > 0) {
-      ep.in.resize(old + static_cast<std::size_t>(n));
+      ep.in.append(buffer, static_cast<std::size_t>(n));
       lastActivity_ = std::chrono::steady_clock::now();
       if (ep.isClient) stats_.bytesFromClient += static_cast<std::uint64_t>(n);
       if (ep.tls == Endpoint::Tls::On && ep.tlsConnection->pending()) continue;
       if (static_cast<std::size_t>(n) == kReadBlock) continue;
       return true;
     }
-    ep.in.resize(old);
     if (again) {
       if (ep.tlsWantsWrite) updateInterest(ep);
       return true;
@@ -328,6 +329,7 @@ void Session::flush(Endpoint& ep) {
     if (again) break;
     return close(std::string(ep.isClient ? "client" : "server") + " write: " + error);
   }
+  if (ep.out.empty() && ep.out.capacity() > kKeepCapacity) std::string().swap(ep.out);  // idle sessions stay small
   if (ep.out.empty() && ep.startTlsWhenFlushed) return startTls(ep);  // after "OK Begin TLS"
 
   if (ep.isClient && upstream_.eof && ep.out.empty() && !scanPending_) return close("server closed");
@@ -395,6 +397,7 @@ void Session::processClient() {
     }
   }
   client_.in.erase(0, pos);
+  if (client_.in.empty() && client_.in.capacity() > kKeepCapacity) std::string().swap(client_.in);
   flush(upstream_);
 }
 
@@ -629,6 +632,7 @@ void Session::processUpstream() {
     }
   }
   upstream_.in.erase(0, pos);
+  if (upstream_.in.empty() && upstream_.in.capacity() > kKeepCapacity) std::string().swap(upstream_.in);
   if (phase_ == Upstream::StartTlsSent) {
     flush(upstream_);
     if (!upstream_.in.empty() && !closed_) awaitStartTlsOk();

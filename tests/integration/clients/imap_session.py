@@ -84,6 +84,8 @@ def main():
             size = re.search(rb"RFC822\.SIZE (\d+)", b"".join(lines))
             out["rfc822_size"] = int(size.group(1)) if size else None
             out["literal_size"] = len(literals[0])
+            # Untagged "* OK" lines before the FETCH data: keep-alives while it was scanned.
+            out["keepalives"] = sum(1 for l in lines if l.startswith(b"* OK imapav"))
     c.send(b"a5 IDLE\r\n")
     cont = c.line()
     if not cont.startswith(b"+"):

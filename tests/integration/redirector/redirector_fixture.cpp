@@ -25,7 +25,8 @@ RedirectorFixture::RedirectorFixture(const std::vector<std::string>& messages,
   for (auto [k, v] : extra) {
     for (const auto& [name, path] : std::map<std::string, std::string>{
              {"@CA@", certs.caCert}, {"@CERT@", certs.serverCert}, {"@KEY@", certs.serverKey}, {"@ROGUE@", certs.rogueCert},
-             {"@DOVECOT_TLS_PORT@", std::to_string(dovecot.tlsPort())}}) {
+             {"@DOVECOT_TLS_PORT@", std::to_string(dovecot.tlsPort())},
+             {"@ICAP@", "icap://127.0.0.1:" + std::to_string(icapd.port()) + "/avscan"}}) {
       for (auto at = v.find(name); at != std::string::npos; at = v.find(name)) v.replace(at, name.size(), path);
     }
     if (k == "imaps.listen" && v == "auto") {

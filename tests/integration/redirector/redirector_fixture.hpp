@@ -18,7 +18,7 @@ class RedirectorFixture {
  public:
   // messages: INBOX of user "bob", UIDs 1.. in order. extra: redirector settings, in
   // whose values @CA@, @CERT@, @KEY@ and @ROGUE@ stand for the test certificates and
-  // @DOVECOT_TLS_PORT@ for Dovecot's implicit-TLS port; imaps.listen = auto picks a port.
+  // @DOVECOT_TLS_PORT@ for Dovecot's implicit-TLS port, @ICAP@ for the fixture's icapd; imaps.listen = auto picks a port.
   // dovecotTls: Dovecot offers STARTTLS and implicit TLS with the test certificate.
   RedirectorFixture(const std::vector<std::string>& messages, const std::map<std::string, std::string>& extra = {},
                     bool dovecotTls = false);

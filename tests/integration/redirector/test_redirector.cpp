@@ -2,6 +2,7 @@
 // real imapav-icapd.
 
 #include <boost/test/unit_test.hpp>
+#include <filesystem>
 #include <regex>
 
 #include "tests/integration/redirector/redirector_fixture.hpp"
@@ -178,6 +179,71 @@ BOOST_AUTO_TEST_CASE(no_scanning_server_applies_the_local_fail_mode) {
       BOOST_TEST(contains(f.log(), mode == "pass" ? "outcome=unscanned-failed" : "outcome=dropped-failed"));
     }
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_dead_icap_server_is_skipped_for_the_next_one) {
+  const std::string dead = "icap://127.0.0.1:" + std::to_string(freePort()) + "/avscan";
+  RedirectorFixture f(mailbox(), Settings{{"icap.servers", dead + ", @ICAP@"}});
+  const std::string dir = f.dovecot.dir().file("failover");
+  checkMailbox(f, dir, f.fetchAll(f.port(), dir));
+}
+
+BOOST_AUTO_TEST_CASE(a_client_waiting_for_a_slow_scan_gets_keepalives) {
+  // An ICAP server that takes 3.5 s per message; keep-alives every second.
+  const auto icapPort = freePort();
+  TempDir logs;
+  ChildProcess slow({"/usr/bin/python3", std::string(IMAPAV_SOURCE_DIR) + "/tests/integration/clients/slow_icap.py",
+                     "--port", std::to_string(icapPort), "--delay", "3.5"},
+                    logs.file("slow_icap.log"));
+  BOOST_REQUIRE(waitForPort(icapPort, 10s));
+  RedirectorFixture f(mailbox(), Settings{{"icap.servers", "icap://127.0.0.1:" + std::to_string(icapPort) + "/avscan"},
+                                          {"icap.timeout", "10"}, {"imap.keepalive_interval", "1s"}});
+  const std::string out = f.dovecot.dir().file("slow.eml");
+  const auto r = runCommand({"python3", std::string(IMAPAV_SOURCE_DIR) + "/tests/integration/clients/imap_session.py",
+                             "--port", std::to_string(f.port()), "--user", "bob", "--password",
+                             DovecotFixture::kPassword, "--uid", "1", "--out", out},
+                            60s);
+  BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output + f.log());
+  BOOST_TEST(readFile(out) == mailbox()[0]);
+  const std::regex keepalives("\"keepalives\": (\\d+)");
+  std::smatch m;
+  BOOST_REQUIRE(std::regex_search(r.output, m, keepalives));
+  BOOST_TEST(std::stoi(m[1].str()) >= 2);
+}
+
+BOOST_AUTO_TEST_CASE(mbsync_synchronises_the_mailbox) {
+  RedirectorFixture f(mailbox());
+  const std::string local = f.dovecot.dir().file("local");
+  std::filesystem::create_directories(local);
+  const std::string conf = f.dovecot.dir().file("mbsyncrc");
+  writeFile(conf, "IMAPAccount test\nHost 127.0.0.1\nPort " + std::to_string(f.port()) +
+                      "\nUser bob\nPass " + DovecotFixture::kPassword +
+                      "\nSSLType None\nAuthMechs LOGIN\n\n"
+                      "IMAPStore remote\nAccount test\n\n"
+                      "MaildirStore local\nPath " + local + "/\nInbox " + local + "/INBOX\n\n"
+                      "Channel sync\nFar :remote:\nNear :local:\nPatterns INBOX\nCreate Near\nSync Pull\nSyncState *\n");
+  const auto r = runCommand({"mbsync", "-c", conf, "-a"}, 120s);
+  BOOST_TEST_MESSAGE(r.output);
+  BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output + f.log());
+  std::vector<std::string> got;
+  for (const char* sub : {"/INBOX/cur", "/INBOX/new"}) {
+    if (!std::filesystem::exists(local + sub)) continue;
+    for (const auto& e : std::filesystem::directory_iterator(local + sub)) got.push_back(readFile(e.path().string()));
+  }
+  BOOST_REQUIRE_EQUAL(got.size(), mailbox().size());
+  // mbsync stores maildir files with LF line ends and adds its own X-TUID header.
+  const auto lf = [](std::string text) {
+    for (auto at = text.find("\r\n"); at != std::string::npos; at = text.find("\r\n", at)) text.erase(at, 1);
+    return text;
+  };
+  std::size_t identical = 0, replaced = 0;
+  for (auto m : got) {
+    if (const auto tuid = m.find("X-TUID: "); tuid != std::string::npos) m.erase(tuid, m.find('\n', tuid) + 1 - tuid);
+    for (const auto& original : mailbox()) identical += m == lf(original);
+    replaced += contains(m, "Eicar-Test-Signature") && contains(m, "X-Imapav-Status: infected");
+  }
+  BOOST_TEST(identical == 3u);
+  BOOST_TEST(replaced == 2u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

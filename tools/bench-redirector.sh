@@ -1,0 +1,448 @@
+#!/usr/bin/env bash
+# Benchmark: fetching mail directly from Dovecot versus through imapav-redirector (which
+# has imapav-icapd scan every message), next to imapav-icapd scanning the same sizes alone,
+# plus the redirector's memory for many idle sessions. Builds what it needs, starts a
+# private Dovecot, imapav-icapd and imapav-redirector on free loopback ports in a temporary
+# directory, runs the cases interleaved, prints a table, and stops everything on exit.
+# See tools/bench/README.md ("IMAP redirector benchmark").
+#
+# Environment (all optional):
+#   IMAPAV_BENCH_BUILD        build directory                (default: <repo>/build-bench)
+#   IMAPAV_BENCH_NO_BUILD=1   use the binaries in the build directory as they are
+#   IMAPAV_BENCH_SECONDS      measured seconds per large-message run (default: 5)
+#   IMAPAV_BENCH_ROUNDS       rounds over all cases          (default: 2; order reversed each round)
+#   IMAPAV_BENCH_LARGE_SIZE   large message bytes            (default: 5000000)
+#   IMAPAV_BENCH_LARGE_COUNT  distinct large messages        (default: 120; each redirector run gets
+#                             its own share, so nothing is fetched twice through the scanner)
+#   IMAPAV_BENCH_SMALL_SIZE   small message bytes            (default: 10000)
+#   IMAPAV_BENCH_SMALL_COUNT  small messages fetched per run (default: 600)
+#   IMAPAV_BENCH_CONNS        connections for small messages (default: "1 4")
+#   IMAPAV_BENCH_SESSIONS     idle sessions for the memory figure (default: 2000; 0 skips it)
+#   IMAPAV_BENCH_SIGNATURES   signature directory            (default: <repo>/tests/data/signatures)
+#   IMAPAV_BENCH_KEEP=1       keep the temporary directory (configs, logs, raw results)
+# Quick run: IMAPAV_BENCH_SECONDS=2 IMAPAV_BENCH_ROUNDS=1 IMAPAV_BENCH_SESSIONS=200 tools/bench-redirector.sh
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${IMAPAV_BENCH_BUILD:-$ROOT/build-bench}
+RUN_SECONDS=${IMAPAV_BENCH_SECONDS:-5}
+ROUNDS=${IMAPAV_BENCH_ROUNDS:-2}
+LARGE_SIZE=${IMAPAV_BENCH_LARGE_SIZE:-5000000}
+LARGE_COUNT=${IMAPAV_BENCH_LARGE_COUNT:-120}
+SMALL_SIZE=${IMAPAV_BENCH_SMALL_SIZE:-10000}
+SMALL_COUNT=${IMAPAV_BENCH_SMALL_COUNT:-600}
+CONNS=${IMAPAV_BENCH_CONNS:-"1 4"}
+SESSIONS=${IMAPAV_BENCH_SESSIONS:-2000}
+SIGS=${IMAPAV_BENCH_SIGNATURES:-$ROOT/tests/data/signatures}
+DOVECOT=/usr/sbin/dovecot
+PASSWORD=bench-secret
+
+CLIENT=$ROOT/tools/bench/imap_bench.py
+BENCH=$BUILD/tools/bench/imapav-bench-icap
+ICAPD=$BUILD/icap-server/imapav-icapd
+REDIRECTOR=$BUILD/redirector/imapav-redirector
+
+WORK=$(mktemp -d /tmp/imapav-bench-redirector.XXXXXX)
+SERVER_PIDS=()
+FAILED=0
+
+log() { printf '%s\n' "$*"; }
+die() { printf 'bench-redirector.sh: %s\n' "$*" >&2; exit 1; }
+
+# Stops every server we started (each in its own process group, so Dovecot's children go
+# too), then removes the temporary directory.
+cleanup() {
+  local pid i
+  for pid in "${SERVER_PIDS[@]}"; do
+    kill -TERM -- "-$pid" 2>/dev/null || true
+  done
+  for pid in "${SERVER_PIDS[@]}"; do
+    for ((i = 0; i < 100; i++)); do
+      kill -0 -- "-$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 -- "-$pid" 2>/dev/null; then
+      log "bench-redirector.sh: process group $pid did not stop on SIGTERM; killing it"
+      kill -KILL -- "-$pid" 2>/dev/null || true
+    fi
+  done
+  if [[ ${IMAPAV_BENCH_KEEP:-0} == 1 ]]; then
+    log "bench-redirector.sh: kept $WORK"
+  else
+    rm -rf -- "$WORK"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Many sessions: the client holds one socket each, the redirector two, Dovecot's master a
+# few. Raise the limit as far as the hard limit allows (children inherit it).
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+NOFILE=$(ulimit -n)
+
+# --- build -------------------------------------------------------------------------------
+[[ -x $DOVECOT ]] || die "$DOVECOT not found (Debian package dovecot-imapd)"
+id nobody >/dev/null 2>&1 || die "user nobody is needed for Dovecot's mail"
+[[ $(id -u) == 0 ]] || die "run as root: Dovecot's private instance switches to user nobody"
+if [[ ${IMAPAV_BENCH_NO_BUILD:-0} != 1 ]]; then
+  cmake -S "$ROOT" -B "$BUILD" >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; die "cmake configure failed"; }
+  cmake --build "$BUILD" --target imapav-redirector imapav-icapd imapav-bench-icap -j2 >>"$WORK/build.log" 2>&1 ||
+    { tail -30 "$WORK/build.log"; die "build failed"; }
+fi
+for f in "$BENCH" "$ICAPD" "$REDIRECTOR"; do [[ -x $f ]] || die "$f not found"; done
+
+# --- signatures (as tools/bench.sh) ---------------------------------------------------------
+if ! compgen -G "$SIGS/*.ndb" >/dev/null && ! compgen -G "$SIGS/*.hdb" >/dev/null; then
+  SIGS=$WORK/signatures
+  mkdir -p "$SIGS"
+  eicar_hex=$(printf '%s%s' 'X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR' '-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' |
+    od -An -tx1 | tr -d ' \n')
+  printf 'Imapav.Bench.Eicar:0:*:%s\n' "$eicar_hex" >"$SIGS/bench.ndb"
+fi
+
+# --- mail ---------------------------------------------------------------------------------
+# Message pools. Dovecot has no scanner, so direct runs may reuse messages; every
+# redirector run gets UIDs no earlier run fetched, because imapav-icapd's libclamav caches
+# clean results by hash for its whole lifetime. One mailbox (user) per size.
+NCONNS=$(wc -w <<<"$CONNS")
+SMALL_TOTAL=$((SMALL_COUNT * NCONNS * ROUNDS + 64))
+LARGE_SHARE=$((LARGE_COUNT / ROUNDS))
+((LARGE_SHARE >= 2)) || die "IMAPAV_BENCH_LARGE_COUNT must give at least 2 messages per round"
+chmod 0755 "$WORK"
+mkdir -p "$WORK/run" "$WORK/state" "$WORK/mail" "$WORK/log"
+t0=$SECONDS
+python3 "$CLIENT" gen --dir "$WORK/mail/large" --count "$LARGE_COUNT" --size "$LARGE_SIZE" --seed 1 >/dev/null
+python3 "$CLIENT" gen --dir "$WORK/mail/small" --count "$SMALL_TOTAL" --size "$SMALL_SIZE" --seed 2 >/dev/null
+chown -R nobody:"$(id -gn nobody)" "$WORK/mail"
+GEN_SECONDS=$((SECONDS - t0))
+
+# --- servers ------------------------------------------------------------------------------
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+DOVECOT_PORT=$(free_port)
+ICAPD_PORT=$(free_port)
+REDIR_PORT=$(free_port)
+while [[ $ICAPD_PORT == "$DOVECOT_PORT" ]]; do ICAPD_PORT=$(free_port); done
+while [[ $REDIR_PORT == "$DOVECOT_PORT" || $REDIR_PORT == "$ICAPD_PORT" ]]; do REDIR_PORT=$(free_port); done
+
+# wait_port PORT PID NAME LOG: until PORT accepts connections; fails if PID dies first.
+wait_port() {
+  local port=$1 pid=$2 name=$3 logfile=$4 i
+  for ((i = 0; i < 300; i++)); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail -20 "$logfile" >&2 || true
+      die "$name exited during start-up (log above)"
+    fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  tail -20 "$logfile" >&2 || true
+  die "$name did not listen on 127.0.0.1:$port within 30 s"
+}
+
+# One imap process per session (Dovecot's default); the limits make room for the idle
+# sessions, all from one user and one address.
+PROC_LIMIT=$((SESSIONS + 100))
+cat >"$WORK/dovecot.conf" <<EOF
+# Generated by tools/bench-redirector.sh.
+protocols = imap
+listen = 127.0.0.1
+base_dir = $WORK/run
+state_dir = $WORK/state
+log_path = $WORK/log/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:$WORK/mail/%u
+first_valid_uid = 1
+default_process_limit = $PROC_LIMIT
+default_client_limit = $((PROC_LIMIT * 2))
+passdb {
+  driver = static
+  args = password=$PASSWORD
+}
+userdb {
+  driver = static
+  args = uid=$(id -u nobody) gid=$(id -g nobody) home=$WORK/mail/%u
+}
+protocol imap {
+  mail_max_userip_connections = $((PROC_LIMIT * 2))
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $DOVECOT_PORT
+  }
+  inet_listener imaps {
+    port = 0
+  }
+  chroot =
+  service_count = 0
+  process_min_avail = 2
+  client_limit = $((PROC_LIMIT * 2))
+}
+service imap {
+  process_limit = $PROC_LIMIT
+}
+service anvil {
+  chroot =
+  client_limit = $((PROC_LIMIT * 3))
+}
+service auth {
+  client_limit = $((PROC_LIMIT * 3))
+}
+EOF
+
+cat >"$WORK/imapav-icapd.conf" <<EOF
+# Generated by tools/bench-redirector.sh. Everything not set here is imapav-icapd's default.
+icap.listen = 127.0.0.1:$ICAPD_PORT
+scan.database_dir = $SIGS
+log.database = $WORK/events.db
+policy.fail_mode = drop
+EOF
+
+# fail_mode = drop: a message that could not be scanned comes back as a notice, which the
+# client's check (X-Bench-Check) reports as wrong bytes instead of counting it as fast.
+cat >"$WORK/imapav-redirector.conf" <<EOF
+# Generated by tools/bench-redirector.sh. Everything not set here is the redirector's default.
+imap.listen = 127.0.0.1:$REDIR_PORT
+upstream.address = 127.0.0.1:$DOVECOT_PORT
+icap.servers = icap://127.0.0.1:$ICAPD_PORT/avscan
+icap.timeout = 120s
+fail_mode = drop
+EOF
+
+setsid "$DOVECOT" -F -c "$WORK/dovecot.conf" >"$WORK/log/dovecot.out" 2>&1 </dev/null &
+SERVER_PIDS+=("$!")
+wait_port "$DOVECOT_PORT" "$!" dovecot "$WORK/log/dovecot.log"
+setsid "$ICAPD" --config "$WORK/imapav-icapd.conf" >"$WORK/log/imapav-icapd.log" 2>&1 </dev/null &
+ICAPD_PID=$!
+SERVER_PIDS+=("$ICAPD_PID")
+wait_port "$ICAPD_PORT" "$ICAPD_PID" imapav-icapd "$WORK/log/imapav-icapd.log"
+setsid "$REDIRECTOR" --config "$WORK/imapav-redirector.conf" >"$WORK/log/imapav-redirector.log" 2>&1 </dev/null &
+REDIR_PID=$!
+SERVER_PIDS+=("$REDIR_PID")
+wait_port "$REDIR_PORT" "$REDIR_PID" imapav-redirector "$WORK/log/imapav-redirector.log"
+
+ICAPD_URL=127.0.0.1:$ICAPD_PORT/avscan
+fetch() {  # fetch PORT USER LABEL ARGS...: one result line
+  local port=$1 user=$2 label=$3
+  shift 3
+  python3 "$CLIENT" fetch --port "$port" --user "$user" --password "$PASSWORD" --label "$label" "$@"
+}
+
+# Dovecot indexes each mailbox on its first SELECT: do it now, outside any timed run.
+fetch "$DOVECOT_PORT" large index --uids 1:1 --all >/dev/null || die "first fetch from Dovecot failed"
+fetch "$DOVECOT_PORT" small index --uids 1:1 --all >/dev/null || die "first fetch from Dovecot failed"
+
+log "imapav redirector benchmark: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), open files limit $NOFILE"
+log "  dovecot $("$DOVECOT" --version | cut -d' ' -f1) 127.0.0.1:$DOVECOT_PORT   imapav-icapd icap://$ICAPD_URL   imapav-redirector 127.0.0.1:$REDIR_PORT"
+log "  large: $LARGE_COUNT distinct messages of $LARGE_SIZE bytes (UID FETCH n BODY.PEEK[], 1 connection, ${RUN_SECONDS}s per run);"
+log "         each redirector run fetches from its own $LARGE_SHARE UIDs, so libclamav's cache of clean results never hits"
+log "         (a redirector run that runs out wraps around and reports repeats/laps > 1: those may be cache hits;"
+log "         direct runs cycle through all $LARGE_COUNT freely: Dovecot does not scan, its repeats change nothing)"
+log "  small: $SMALL_TOTAL distinct messages of $SMALL_SIZE bytes; each run fetches $SMALL_COUNT of them once, split over"
+log "         $CONNS connection(s); every redirector run gets UIDs never fetched before"
+log "  icapd alone: imapav-bench-icap, 1 connection per IMAP connection, unique generated messages of the same sizes"
+log "  every fetched message is checked (length always, sha1 of every small one and of each run's first large one)"
+log "  $ROUNDS round(s), order reversed every other round; mail generated in ${GEN_SECONDS}s"
+
+# field LINE KEY: the value of KEY=... in a result line.
+field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
+
+# --- idle sessions --------------------------------------------------------------------------
+# First, while the redirector is fresh: after the fetch runs its heap holds freed buffers
+# (glibc keeps them), which new sessions would reuse and the RSS delta would hide.
+IDLE_LINE=""
+if ((SESSIONS > 0)); then
+  log ""
+  log "idle sessions through the fresh redirector (LOGIN, SELECT INBOX, IDLE; VmRSS of the redirector):"
+  IDLE_LINE=$(python3 "$CLIENT" idle --port "$REDIR_PORT" --user small --password "$PASSWORD" \
+                --sessions "$SESSIONS" --pid "$REDIR_PID" --label redirector) || FAILED=1
+  log "  ${IDLE_LINE:-FAILED: no output}"
+  sleep 1
+  log "  redirector VmRSS after closing them: $(awk '/^VmRSS/ {printf "%.1f MB", $2 / 1024}' "/proc/$REDIR_PID/status")"
+fi
+
+# --- timed runs ---------------------------------------------------------------------------
+RESULTS=$WORK/results.txt
+: >"$RESULTS"
+SMALL_NEXT=1  # next never-fetched small UID
+TICK=$(getconf CLK_TCK)
+cpu_ms() {  # cpu_ms PID: user + system CPU time of the process (all its threads), in ms
+  awk -v t="$TICK" '{print int(($14 + $15) * 1000 / t)}' "/proc/$1/stat"
+}
+run_case() {  # run_case ROUND KIND TARGET CONNS
+  local round=$1 kind=$2 target=$3 n=$4 line rc=0 first last size r0 i0
+  r0=$(cpu_ms "$REDIR_PID") i0=$(cpu_ms "$ICAPD_PID")
+  local log0
+  log0=$(wc -l <"$WORK/log/imapav-redirector.log")
+  if [[ $kind == large ]]; then
+    size=$LARGE_SIZE
+    first=$(((round - 1) * LARGE_SHARE + 1)) last=$((round * LARGE_SHARE))
+    case $target in
+      direct) line=$(fetch "$DOVECOT_PORT" large direct --uids "1:$LARGE_COUNT" --seconds "$RUN_SECONDS" --warmup 1 --verify first) || rc=$? ;;
+      redirector) line=$(fetch "$REDIR_PORT" large redirector --uids "$first:$last" --seconds "$RUN_SECONDS" --warmup 1 --verify first) || rc=$? ;;
+    esac
+  else
+    size=$SMALL_SIZE
+    case $target in
+      direct) line=$(fetch "$DOVECOT_PORT" small direct --uids "1:$((SMALL_COUNT + 2 * n))" --connections "$n" --all --warmup 2) || rc=$? ;;
+      redirector)
+        first=$SMALL_NEXT last=$((SMALL_NEXT + SMALL_COUNT + 2 * n - 1))
+        SMALL_NEXT=$((last + 1))
+        line=$(fetch "$REDIR_PORT" small redirector --uids "$first:$last" --connections "$n" --all --warmup 2) || rc=$? ;;
+    esac
+  fi
+  if [[ $target == icapd ]]; then
+    local secs=$RUN_SECONDS
+    [[ $kind == small ]] && secs=3
+    line=$("$BENCH" --icap "$ICAPD_URL" --label icapd --connections "$n" --size "$size" \
+             --seconds "$secs" --warmup 0) || rc=$?
+    if [[ -n $line && ( $(field "$line" s204) == 0 || $(field "$line" other) != 0 || $(field "$line" s200) != 0 ) ]]; then
+      rc=1
+    fi
+  fi
+  if [[ $rc != 0 || -z $line ]]; then
+    FAILED=1
+    log "  FAILED ($kind $target $n): ${line:-no output}"
+  fi
+  # CPU the redirector and imapav-icapd used during the run (warm-up included).
+  line="$line cpu_redirector_ms=$(($(cpu_ms "$REDIR_PID") - r0)) cpu_icapd_ms=$(($(cpu_ms "$ICAPD_PID") - i0))"
+  # The ICAP round trip of this run's own messages, as the redirector logged it (ms=).
+  if [[ $target == redirector ]]; then
+    line="$line $(awk -v from="$log0" 'NR > from && / scan client=/ {
+        for (i = 1; i <= NF; i++) if ($i ~ /^ms=/) { s += substr($i, 4); n++ } }
+      END { printf "scans_logged=%d scan_ms_logged=%.2f", n, n ? s / n : 0 }' "$WORK/log/imapav-redirector.log")"
+  fi
+  log "  $kind $line"
+  printf '%s kind=%s n=%s round=%s\n' "$line" "$kind" "$n" "$round" >>"$RESULTS"
+}
+
+log ""
+log "runs:"
+cases=("large direct 1" "large redirector 1" "large icapd 1")
+for n in $CONNS; do cases+=("small direct $n" "small redirector $n" "small icapd $n"); done
+for ((round = 1; round <= ROUNDS; round++)); do
+  if ((round % 2 == 1)); then
+    for c in "${cases[@]}"; do run_case "$round" $c; done
+  else
+    for ((i = ${#cases[@]} - 1; i >= 0; i--)); do run_case "$round" ${cases[i]}; done
+  fi
+done
+
+# --- table --------------------------------------------------------------------------------
+# Ratios are taken per round between runs that ran next to each other, then averaged.
+awk -v conns="$CONNS" -v rounds="$ROUNDS" '
+  function val(key,   i, kv) {
+    for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) return kv[2] }
+    return ""
+  }
+  {
+    t = val("target"); k = val("kind"); n = val("n"); r = val("round")
+    rate = (t == "icapd") ? val("req_s") : val("msg_s")
+    key = k SUBSEP n SUBSEP t
+    runs[key]++; sum[key] += rate; R[key, r] = rate; L[key, r] = val("scan_ms_logged")
+    mb[key] += val("MB_s")
+    if (t != "icapd") { rep[key] += val("repeats"); if (val("laps") > laps[key]) laps[key] = val("laps") }
+    list[key] = list[key] sprintf("%s%.1f", (runs[key] > 1 ? " " : ""), rate)
+    # Messages the CPU figures cover: counted ones plus the warm-up fetches.
+    cnt = (t == "icapd") ? val("requests") : val("fetches") + (k == "large" ? 1 : 2 * n)
+    msgs[key] += cnt; cpur[key] += val("cpu_redirector_ms"); cpui[key] += val("cpu_icapd_ms")
+  }
+  function mean(a, key) { return runs[key] ? a[key] / runs[key] : 0 }
+  # Mean over rounds of f(direct, redirector, icapd) for one kind and connection count.
+  function paired(k, n, what,   r, d, x, s, v, sum2, cnt, lo, hi) {
+    cnt = 0
+    for (r = 1; r <= rounds; r++) {
+      d = R[k, n, "direct", r]; x = R[k, n, "redirector", r]; s = R[k, n, "icapd", r]
+      if (d <= 0 || x <= 0) continue
+      if (what == "rd") v = x / d
+      else if (what == "ri") { if (s <= 0) continue; v = x / s }
+      else if (what == "ov") {  # direct time / (redirector time - scan time alone), per message
+        if (s <= 0 || 1 / x - 1 / s <= 0) continue
+        v = (1 / d) / (1 / x - 1 / s)
+      } else {  # the same with the scan time the redirector logged for these very messages
+        s = L[k, n, "redirector", r] / 1000
+        if (n != 1 || s <= 0 || 1 / x - s <= 0) continue
+        v = (1 / d) / (1 / x - s)
+      }
+      sum2 += v; cnt++
+      if (cnt == 1 || v < lo) lo = v
+      if (cnt == 1 || v > hi) hi = v
+    }
+    # Rounds left out (scan time not below the total: noise) show as [used/all].
+    return cnt ? sprintf("%.2fx (%.2f-%.2f)%s", sum2 / cnt, lo, hi, cnt < rounds ? "[" cnt "/" rounds "]" : "") : "n/a"
+  }
+  function ms(k, n, t,   v) { v = mean(sum, k SUBSEP n SUBSEP t); return v > 0 ? 1000 / v : 0 }
+  END {
+    nc = split(conns, C, " ")
+    split("large small", K, " "); split("direct redirector icapd", T, " ")
+    printf "\n%-6s %-5s %-11s %9s %8s %9s  %-16s %-22s %s\n", "kind", "conns", "target", "msg/s", "MB/s", "ms/msg", "CPU ms/msg r+i", "msg/s per round", "repeats (laps)"
+    for (i = 1; i <= 2; i++) for (j = 1; j <= nc; j++) for (t = 1; t <= 3; t++) {
+      n = (K[i] == "large") ? 1 : C[j]
+      if (K[i] == "large" && j > 1) continue
+      key = K[i] SUBSEP n SUBSEP T[t]
+      if (!runs[key]) continue
+      cpu = msgs[key] ? sprintf("%.2f+%.2f", cpur[key] / msgs[key], cpui[key] / msgs[key]) : "n/a"
+      printf "%-6s %-5s %-11s %9.2f %8.2f %9.3f  %-16s %-22s %s\n", K[i], n, T[t], mean(sum, key), mean(mb, key), \
+        ms(K[i], n, T[t]), cpu, "[" list[key] "]", (T[t] == "icapd") ? "unique per request" : sprintf("%d (%.2f)", rep[key], laps[key])
+    }
+    printf "\nratios (mean of per-round ratios, min-max):\n"
+    printf "  %-6s %-5s %-19s %-23s %-26s %s\n", "kind", "conns", "redirector/direct", "redirector/icapd-alone", "direct/(redir-scan alone)", "direct/(redir-scan logged)"
+    for (i = 1; i <= 2; i++) for (j = 1; j <= nc; j++) {
+      n = (K[i] == "large") ? 1 : C[j]
+      if (K[i] == "large" && j > 1) continue
+      printf "  %-6s %-5s %-19s %-23s %-26s %s\n", K[i], n, paired(K[i], n, "rd"), paired(K[i], n, "ri"), paired(K[i], n, "ov"), paired(K[i], n, "lg")
+    }
+    printf "\n  direct/(redir-scan) = t_direct / (t_redirector - t_scan), with t = 1/(msg/s) of each run:\n"
+    printf "  the time a message costs through the redirector beyond its ICAP scan, against the time it\n"
+    printf "  costs fetched directly. 1.00x: the proxy adds nothing but the scan; target >= 0.90x.\n"
+    printf "  t_scan alone: 1/(req/s) of imapav-bench-icap against imapav-icapd at the same concurrency in\n"
+    printf "  the same round (other generated messages of the same size and structure).\n"
+    printf "  t_scan logged: mean ms= of the redirector scan log lines of that run: the ICAP round trip of\n"
+    printf "  the very same messages as the redirector ICAP client saw it (1 connection only).\n"
+    printf "  A store-and-forward proxy reads the whole message from Dovecot, has it scanned, then sends it\n"
+    printf "  on: even a perfect one costs about 2 x t_direct + t_scan, i.e. about 0.5x on this formula.\n"
+    printf "  With 4 connections the times are aggregate (1/total rate), and client, Dovecot, redirector\n"
+    printf "  and icapd share 2 cores: there the figures show contention more than overhead.\n"
+    printf "  CPU ms/msg r+i: CPU time of imapav-redirector + imapav-icapd per message (all threads,\n"
+    printf "  warm-up included, 10 ms tick); the client and Dovecot use the rest.\n"
+  }' "$RESULTS"
+
+if [[ -n $IDLE_LINE ]]; then
+  printf '\nidle sessions: %s sessions (%s alive at measurement), redirector RSS %s MB before, %s MB with them open:\n' \
+    "$(field "$IDLE_LINE" sessions)" "$(field "$IDLE_LINE" alive)" \
+    "$(awk -v k="$(field "$IDLE_LINE" rss_before_kb)" 'BEGIN {printf "%.1f", k / 1024}')" "$(field "$IDLE_LINE" total_MB)"
+  printf '  %s MB for the sessions, %s KB per session (target: %s sessions under 100 MB in total)\n' \
+    "$(field "$IDLE_LINE" delta_MB)" "$(field "$IDLE_LINE" per_session_KB)" "$SESSIONS"
+fi
+
+# The ICAP round trip as the redirector saw it (its scan log lines), per mailbox.
+awk '/ scan client=/ {
+    u = ""; ms = ""
+    for (i = 1; i <= NF; i++) { if ($i ~ /^user=/) u = substr($i, 6); if ($i ~ /^ms=/) ms = substr($i, 4) }
+    if (u != "" && ms != "") { n[u]++; s[u] += ms }
+  }
+  END {
+    printf "\nICAP round trip per message as logged by the redirector (ms=, all its fetches, warm-ups included):\n"
+    for (u in n) printf "  %-6s %6d scans, mean %.2f ms\n", u, n[u], s[u] / n[u]
+  }' "$WORK/log/imapav-redirector.log"
+
+log ""
+warn=$(grep -ciE ' (warning|error|critical|fatal) ' "$WORK/log/imapav-redirector.log" || true)
+log "redirector log: $(wc -l <"$WORK/log/imapav-redirector.log") lines, $warn warning/error lines"
+if ((warn > 0)); then
+  grep -iE ' (warning|error|critical|fatal) ' "$WORK/log/imapav-redirector.log" | sed 's/^/  /' | head -10
+fi
+if ! kill -0 "$REDIR_PID" 2>/dev/null; then
+  FAILED=1
+  log "imapav-redirector is no longer running (log: $WORK/log/imapav-redirector.log)"
+fi
+if ((FAILED)); then
+  log ""
+  log "bench-redirector.sh: some runs failed or answered unexpectedly (see above)"
+  exit 1
+fi
