@@ -435,6 +435,9 @@ bool Session::inspectCommand(std::string_view segment) {
         if (!fresh) it->second = std::min(it->second, n);
       }
     }
+  } else if (command == "APPEND") {
+    ++stats_.unscannedUpload;  // uploads are relayed unscanned for now
+    sessionLog().information("session client=%s user=%s unscanned upload (APPEND)", clientAddress_, user_);
   } else if (command == "SELECT" || command == "EXAMINE") {
     bool quoted = false;
     std::string mailbox = nextWord(s, &quoted);
@@ -574,6 +577,12 @@ void Session::processUpstream() {
                 ++stats_.unscannedTooLarge;
                 sessionLog().warning("session client=%s user=%s UNSCANNED message of %Lu bytes over scan.max_message_size",
                                      clientAddress_, user_, static_cast<Poco::UInt64>(*size));
+              } else if (info && info->item.rfind("BODY[", 0) == 0 && info->item.find("HEADER") == std::string::npos &&
+                         info->item.find("MIME") == std::string::npos) {
+                // A body part or the text (BODY[2], BODY[TEXT]): content, relayed unscanned for now.
+                ++stats_.unscannedSection;
+                sessionLog().information("session client=%s user=%s unscanned section fetch %s", clientAddress_, user_,
+                                         info->item);
               } else if (partial) {
                 ++stats_.unscannedPartial;
                 sessionLog().information("session client=%s user=%s unscanned partial fetch %s", clientAddress_, user_,
@@ -768,10 +777,10 @@ void Session::close(const std::string& why) {
   const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
   sessionLog().information(
       "session client=%s user=%s bytes_in=%Lu bytes_out=%Lu scanned=%u clean=%u replaced=%u unscanned=%u failed=%u "
-      "unscanned_partial=%u unscanned_too_large=%u duration_s=%Ld end=\"%s\"",
+      "unscanned_partial=%u unscanned_section=%u unscanned_upload=%u unscanned_too_large=%u duration_s=%Ld end=\"%s\"",
       clientAddress_, user_, static_cast<Poco::UInt64>(stats_.bytesFromClient), static_cast<Poco::UInt64>(stats_.bytesToClient),
       stats_.scanned, stats_.clean, stats_.replaced, stats_.unscanned, stats_.failed, stats_.unscannedPartial,
-      stats_.unscannedTooLarge, static_cast<Poco::Int64>(seconds), why);
+      stats_.unscannedSection, stats_.unscannedUpload, stats_.unscannedTooLarge, static_cast<Poco::Int64>(seconds), why);
   host_.sessionClosed(*this);
 }
 

@@ -28,7 +28,7 @@ class SessionHost;  // the server: owns sessions, scanner, pool
 struct SessionStats {
   std::uint64_t bytesFromClient = 0, bytesToClient = 0;
   unsigned scanned = 0, clean = 0, replaced = 0, unscanned = 0, failed = 0, unscannedPartial = 0,
-           unscannedTooLarge = 0;
+           unscannedTooLarge = 0, unscannedSection = 0, unscannedUpload = 0;
 };
 
 class Session : public std::enable_shared_from_this<Session> {

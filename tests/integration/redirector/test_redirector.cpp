@@ -119,6 +119,19 @@ BOOST_AUTO_TEST_CASE(partial_fetches_shorter_than_asked_are_whole_messages) {
   BOOST_TEST(contains(f.log(), "unscanned_partial=1"));
 }
 
+BOOST_AUTO_TEST_CASE(section_fetches_are_relayed_and_logged_as_unscanned) {
+  RedirectorFixture f(mailbox());
+  const std::string dir = f.dovecot.dir().file("text");
+  const auto r = f.fetchAll(f.port(), dir, {"--fetch", "BODY.PEEK[TEXT]"});
+  BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output + f.log());
+  const auto first = mailbox()[0];
+  BOOST_TEST(readFile(dir + "/1.eml") == first.substr(first.find("\r\n\r\n") + 4));
+  f.stop();
+  BOOST_TEST(contains(f.log(), "unscanned section fetch BODY[TEXT]"));
+  BOOST_TEST(contains(f.log(), "scanned=0"));
+  BOOST_TEST(contains(f.log(), "unscanned_section=5"));
+}
+
 BOOST_AUTO_TEST_CASE(curl_fetches_by_uid) {
   RedirectorFixture f(mailbox());
   for (const int uid : {1, 2}) {
