@@ -577,8 +577,8 @@ void Session::processUpstream() {
                 ++stats_.unscannedTooLarge;
                 sessionLog().warning("session client=%s user=%s UNSCANNED message of %Lu bytes over scan.max_message_size",
                                      clientAddress_, user_, static_cast<Poco::UInt64>(*size));
-              } else if (info && info->item.rfind("BODY[", 0) == 0 && info->item.find("HEADER") == std::string::npos &&
-                         info->item.find("MIME") == std::string::npos) {
+              } else if (!partial && info && info->item.rfind("BODY[", 0) == 0 && info->item.rfind("BODY[]", 0) != 0 &&
+                         info->item.find("HEADER") == std::string::npos && info->item.find("MIME") == std::string::npos) {
                 // A body part or the text (BODY[2], BODY[TEXT]): content, relayed unscanned for now.
                 ++stats_.unscannedSection;
                 sessionLog().information("session client=%s user=%s unscanned section fetch %s", clientAddress_, user_,
