@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 #include <filesystem>
 #include <regex>
+#include <thread>
 
 #include "tests/integration/redirector/redirector_fixture.hpp"
 #include "tests/support/samples.hpp"
@@ -201,7 +202,7 @@ BOOST_AUTO_TEST_CASE(a_dead_icap_server_is_skipped_for_the_next_one) {
   checkMailbox(f, dir, f.fetchAll(f.port(), dir));
 }
 
-BOOST_AUTO_TEST_CASE(a_client_waiting_for_a_slow_scan_gets_keepalives) {
+BOOST_AUTO_TEST_CASE(a_client_waiting_for_a_slow_scan_gets_keepalives_and_others_are_served) {
   // An ICAP server that takes 3.5 s per message; keep-alives every second.
   const auto icapPort = freePort();
   TempDir logs;
@@ -212,10 +213,24 @@ BOOST_AUTO_TEST_CASE(a_client_waiting_for_a_slow_scan_gets_keepalives) {
   RedirectorFixture f(mailbox(), Settings{{"icap.servers", "icap://127.0.0.1:" + std::to_string(icapPort) + "/avscan"},
                                           {"icap.timeout", "10"}, {"imap.keepalive_interval", "1s"}});
   const std::string out = f.dovecot.dir().file("slow.eml");
-  const auto r = runCommand({"python3", std::string(IMAPAV_SOURCE_DIR) + "/tests/integration/clients/imap_session.py",
-                             "--port", std::to_string(f.port()), "--user", "bob", "--password",
-                             DovecotFixture::kPassword, "--uid", "1", "--out", out},
-                            60s);
+  CommandResult r;
+  std::thread waiting([&] {
+    r = runCommand({"python3", std::string(IMAPAV_SOURCE_DIR) + "/tests/integration/clients/imap_session.py", "--port",
+                    std::to_string(f.port()), "--user", "bob", "--password", DovecotFixture::kPassword, "--uid", "1",
+                    "--out", out},
+                   60s);
+  });
+  // While that session waits for its scan, another one is served at once.
+  std::this_thread::sleep_for(1500ms);
+  const auto started = std::chrono::steady_clock::now();
+  const auto other = runCommand({"curl", "-s", "--max-time", "20", "--user", std::string("bob:") + DovecotFixture::kPassword,
+                                 "imap://127.0.0.1:" + std::to_string(f.port()) + "/", "-X", "CAPABILITY"},
+                                30s);
+  const auto took = std::chrono::steady_clock::now() - started;
+  waiting.join();
+  BOOST_TEST(other.exitCode == 0);
+  BOOST_TEST(contains(other.output, "CAPABILITY"));
+  BOOST_TEST((took < 1500ms));
   BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output + f.log());
   BOOST_TEST(readFile(out) == mailbox()[0]);
   const std::regex keepalives("\"keepalives\": (\\d+)");
