@@ -354,8 +354,15 @@ void Session::updateInterest(Endpoint& ep) {
 }
 
 void Session::processClient() {
-  if (phase_ != Upstream::Ready || closed_) return;
-  if (client_.tls == Endpoint::Tls::Handshaking || client_.startTlsWhenFlushed) return;
+  if (closed_) return;
+  if (phase_ != Upstream::Ready || client_.tls == Endpoint::Tls::Handshaking || client_.startTlsWhenFlushed) {
+    // Not ready to relay yet: keep what the client sent, but not without bound.
+    if (client_.in.size() > kPauseAbove) {
+      client_.readPaused = true;
+      updateInterest(client_);
+    }
+    return;
+  }
   std::size_t pos = 0;
   for (bool more = true; more && !closed_;) {
     const auto step = fromClient_.feed(std::string_view(client_.in).substr(pos));
@@ -398,6 +405,10 @@ void Session::processClient() {
   }
   client_.in.erase(0, pos);
   if (client_.in.empty() && client_.in.capacity() > kKeepCapacity) std::string().swap(client_.in);
+  if (client_.readPaused && upstream_.out.size() < kResumeBelow) {
+    client_.readPaused = false;
+    updateInterest(client_);
+  }
   flush(upstream_);
 }
 
