@@ -60,7 +60,8 @@ class RedirectorApp final : public imapav::config::DaemonApp {
       std::thread loop([&] { server.run(); });
       waitForTerminationRequest();
       log.information("stopping");
-      server.stop();
+      // Scans in flight finish (each may take the ICAP timeout, twice with failover).
+      server.stop(2 * config.icapTimeout + std::chrono::seconds(5));
       loop.join();
       log.information("stopped");
     } catch (const std::exception& e) {

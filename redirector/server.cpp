@@ -43,6 +43,11 @@ Server::Server(const Config& config, MessageScanner& scanner, std::shared_ptr<Tl
     all.reserve(sessions_.size());
     for (auto& [p, s] : sessions_) all.push_back(s);
     for (auto& s : all) s->tick(now);
+    if (draining_ && now > drainDeadline_) {
+      Poco::Logger::get("redirector").warning("stop: %z sessions still busy after the grace period", sessions_.size());
+      for (auto& s : all) s->close("shutdown");
+      reactor_.stop();
+    }
   });
 }
 
@@ -85,7 +90,23 @@ std::uint16_t Server::bind(Listener& l, const HostPort& hp, const char* key) {
 
 void Server::run() { reactor_.run(); }
 
-void Server::stop() { reactor_.stop(); }
+void Server::stop(std::chrono::milliseconds grace) {
+  reactor_.post([this, grace] {
+    draining_ = true;
+    drainDeadline_ = std::chrono::steady_clock::now() + grace;
+    for (Listener* l : {&plain_, &implicit_}) {
+      if (l->fd >= 0) {
+        reactor_.remove(l->fd);
+        ::close(l->fd);
+        l->fd = -1;
+      }
+    }
+    std::vector<std::shared_ptr<Session>> all;
+    for (auto& [p, session] : sessions_) all.push_back(session);
+    for (auto& session : all) session->drain();
+    if (sessions_.empty()) reactor_.stop();
+  });
+}
 
 void Server::Listener::onIo(std::uint32_t) { server->accept(*this); }
 
@@ -126,6 +147,7 @@ void Server::sessionClosed(Session& session) {
   // Keep the session alive until the current batch of events is handled.
   reactor_.afterBatch([keep = std::move(it->second)] {});
   sessions_.erase(it);
+  if (draining_ && sessions_.empty()) reactor_.stop();
 }
 
 }  // namespace imapav::redirector

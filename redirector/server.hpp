@@ -25,7 +25,10 @@ class Server final : public SessionHost {
   // Returns the bound ports (0 for one not configured).
   std::pair<std::uint16_t, std::uint16_t> listen();
   void run();   // the reactor loop, until stop()
-  void stop();  // thread-safe
+  // Thread-safe. Stops accepting; every session finishes the response it is delivering
+  // (a scan in flight included), says "* BYE" and closes; then run() returns, at the
+  // latest after grace.
+  void stop(std::chrono::milliseconds grace);
   std::size_t sessions() const { return sessions_.size(); }
 
   Reactor& reactor() override { return reactor_; }
@@ -52,6 +55,8 @@ class Server final : public SessionHost {
   Reactor reactor_;
   ScanPool pool_;
   Listener plain_, implicit_;
+  bool draining_ = false;
+  std::chrono::steady_clock::time_point drainDeadline_;
   std::map<Session*, std::shared_ptr<Session>> sessions_;
 };
 

@@ -332,11 +332,13 @@ void Session::flush(Endpoint& ep) {
   if (ep.out.empty() && ep.out.capacity() > kKeepCapacity) std::string().swap(ep.out);  // idle sessions stay small
   if (ep.out.empty() && ep.startTlsWhenFlushed) return startTls(ep);  // after "OK Begin TLS"
 
-  if (ep.isClient && upstream_.eof && ep.out.empty() && !scanPending_) return close("server closed");
+  if (ep.isClient && upstream_.eof && ep.out.empty() && !scanPending_) return close(draining_ ? "shutdown" : "server closed");
   // Backpressure: a slow side stops the other side's reading.
   Endpoint& other = ep.isClient ? upstream_ : client_;
   if (ep.out.size() > kPauseAbove) other.readPaused = true;
-  else if (ep.out.size() < kResumeBelow && other.readPaused && !(other.isClient == false && scanPending_)) other.readPaused = false;
+  else if (ep.out.size() < kResumeBelow && other.readPaused && !draining_ && !(other.isClient == false && scanPending_)) {
+    other.readPaused = false;
+  }
   updateInterest(ep);
   updateInterest(other);
 }
@@ -378,7 +380,12 @@ void Session::processClient() {
           authPlainPending_ = false;
           if (seg.rfind("*", 0) != 0) user_ = printable(plainUser(seg.substr(0, seg.find_first_of("\r\n"))));
         } else if (clientAtStart_) {
-          forward = inspectCommand(seg);
+          if (idling_ && upper(seg.substr(0, 4)) == "DONE") {
+            idling_ = false;
+          } else {
+            forward = inspectCommand(seg);
+            if (forward) ++outstanding_;
+          }
         }
         if (forward) upstream_.out.append(seg);
         clientAtStart_ = fromClient_.messageEnd();
@@ -405,7 +412,7 @@ void Session::processClient() {
   }
   client_.in.erase(0, pos);
   if (client_.in.empty() && client_.in.capacity() > kKeepCapacity) std::string().swap(client_.in);
-  if (client_.readPaused && upstream_.out.size() < kResumeBelow) {
+  if (client_.readPaused && !draining_ && upstream_.out.size() < kResumeBelow) {
     client_.readPaused = false;
     updateInterest(client_);
   }
@@ -446,6 +453,8 @@ bool Session::inspectCommand(std::string_view segment) {
         if (!fresh) it->second = std::min(it->second, n);
       }
     }
+  } else if (command == "IDLE") {
+    idling_ = true;
   } else if (command == "APPEND") {
     ++stats_.unscannedUpload;  // uploads are relayed unscanned for now
     sessionLog().information("session client=%s user=%s unscanned upload (APPEND)", clientAddress_, user_);
@@ -471,6 +480,7 @@ bool Session::inspectCommand(std::string_view segment) {
 }
 
 void Session::inspectResponse(std::string_view segment) {
+  if (!segment.empty() && segment.front() != '*' && segment.front() != '+' && outstanding_ > 0) --outstanding_;
   if (!partialRequests_.empty() && !segment.empty() && segment.front() != '*' && segment.front() != '+') {
     const auto space = segment.find(' ');
     partialRequests_.erase(std::string(segment.substr(0, space)));  // the command completed
@@ -621,6 +631,7 @@ void Session::processUpstream() {
           }
         }
         serverAtStart_ = ends;
+        if (draining_ && ends && readyForBye()) more = false;  // time for BYE
         if (phase_ == Upstream::Greeting && ends) {
           // The greeting went to the client; now secure the upstream connection.
           upstream_.out += "imapav0 STARTTLS\r\n";
@@ -661,6 +672,7 @@ void Session::processUpstream() {
   if (scanPending_) upstream_.readPaused = upstream_.in.size() > kResumeBelow;
   flush(client_);
   updateInterest(upstream_);
+  if (draining_) byeIfIdle();
 }
 
 std::string Session::imapUrl() const {
@@ -751,8 +763,30 @@ void Session::onScanDone(ScanReply reply) {
   upstream_.readPaused = false;
   flush(client_);
   if (closed_) return;
-  processUpstream();  // what arrived meanwhile
+  processUpstream();  // what arrived meanwhile (and, when stopping, the BYE once all is out)
   if (upstream_.eof && client_.out.empty() && !scanPending_) close("server closed");
+}
+
+void Session::drain() {
+  draining_ = true;
+  client_.readPaused = true;  // no new commands; the response being delivered is finished
+  updateInterest(client_);
+  byeIfIdle();
+}
+
+bool Session::readyForBye() const {
+  // At a response boundary, with no answer still due (a client in IDLE waits for nothing).
+  return !scanPending_ && !clientMidMessage_ && !inFetch_ && serverAtStart_ && (outstanding_ == 0 || idling_);
+}
+
+void Session::byeIfIdle() {
+  if (!draining_ || closed_ || !readyForBye()) return;
+  upstream_.readPaused = true;
+  updateInterest(upstream_);
+  client_.out += "* BYE imapav-redirector is shutting down\r\n";
+  upstream_.eof = true;  // close as soon as the client has it all
+  flush(client_);
+  if (!closed_ && client_.out.empty()) close("shutdown");
 }
 
 void Session::tick(std::chrono::steady_clock::time_point now) {

@@ -40,6 +40,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void start();  // connects upstream
   void tick(std::chrono::steady_clock::time_point now);
   void close(const std::string& why);
+  // The server is stopping: finish what is being delivered, say BYE, close.
+  void drain();
   bool closed() const { return closed_; }
   const SessionStats& stats() const { return stats_; }
 
@@ -94,6 +96,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void flushHeld();
   void submitScan();
   void onScanDone(ScanReply reply);
+  void byeIfIdle();
+  bool readyForBye() const;
   std::string imapUrl() const;
 
   SessionHost& host_;
@@ -101,6 +105,9 @@ class Session : public std::enable_shared_from_this<Session> {
   Endpoint client_, upstream_;
   std::string clientAddress_;
   bool connected_ = false;
+  bool draining_ = false;
+  unsigned outstanding_ = 0;  // commands sent upstream without their tagged answer yet
+  bool idling_ = false;       // the client is in IDLE (waiting for DONE)
   bool implicitTls_ = false;
   Upstream phase_ = Upstream::Connecting;
   bool closed_ = false;

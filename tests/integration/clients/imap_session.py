@@ -57,6 +57,8 @@ def main():
     ap.add_argument("--password", required=True)
     ap.add_argument("--uid", type=int, default=1)
     ap.add_argument("--out", required=True, help="file for the fetched message")
+    ap.add_argument("--expect-bye", action="store_true",
+                    help="after the FETCH, only read what the server says next (a server that is stopping)")
     a = ap.parse_args()
     out = {}
     c = Conn(a.port, 30)
@@ -86,6 +88,13 @@ def main():
             out["literal_size"] = len(literals[0])
             # Untagged "* OK" lines before the FETCH data: keep-alives while it was scanned.
             out["keepalives"] = sum(1 for l in lines if l.startswith(b"* OK imapav"))
+    if a.expect_bye:
+        try:
+            out["after"] = c.line().decode().strip()
+        except RuntimeError as e:
+            out["after"] = "closed: %s" % e
+        print(json.dumps(out))
+        return
     c.send(b"a5 IDLE\r\n")
     cont = c.line()
     if not cont.startswith(b"+"):

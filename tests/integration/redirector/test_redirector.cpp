@@ -239,6 +239,34 @@ BOOST_AUTO_TEST_CASE(a_client_waiting_for_a_slow_scan_gets_keepalives_and_others
   BOOST_TEST(std::stoi(m[1].str()) >= 2);
 }
 
+BOOST_AUTO_TEST_CASE(sigterm_lets_a_download_in_flight_finish_then_says_bye) {
+  const auto icapPort = freePort();
+  TempDir logs;
+  ChildProcess slow({"/usr/bin/python3", std::string(IMAPAV_SOURCE_DIR) + "/tests/integration/clients/slow_icap.py",
+                     "--port", std::to_string(icapPort), "--delay", "3"},
+                    logs.file("slow_icap.log"));
+  BOOST_REQUIRE(waitForPort(icapPort, 10s));
+  RedirectorFixture f(mailbox(), Settings{{"icap.servers", "icap://127.0.0.1:" + std::to_string(icapPort) + "/avscan"},
+                                          {"icap.timeout", "10"}});
+  const std::string out = f.dovecot.dir().file("during-stop.eml");
+  CommandResult r;
+  std::thread client([&] {
+    r = runCommand({"python3", std::string(IMAPAV_SOURCE_DIR) + "/tests/integration/clients/imap_session.py", "--port",
+                    std::to_string(f.port()), "--user", "bob", "--password", DovecotFixture::kPassword, "--uid", "1",
+                    "--out", out, "--expect-bye"},
+                   60s);
+  });
+  std::this_thread::sleep_for(1500ms);  // the FETCH is being scanned now
+  const int rc = f.stop();
+  client.join();
+  BOOST_TEST_MESSAGE(r.output);
+  BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output + f.log());
+  BOOST_TEST(readFile(out) == mailbox()[0]);  // the whole message, not a truncated one
+  BOOST_TEST(contains(r.output, "\"after\": \"* BYE"));
+  BOOST_TEST(rc == 0);
+  BOOST_TEST(contains(f.log(), "end=\"shutdown\""));
+}
+
 BOOST_AUTO_TEST_CASE(mbsync_synchronises_the_mailbox) {
   RedirectorFixture f(mailbox());
   const std::string local = f.dovecot.dir().file("local");
