@@ -117,7 +117,7 @@ icap.timeout = 5
 fail_mode = drop
 CONF
 start imapav-redirector "$work/redirector.log" "$build/redirector/imapav-redirector" --config "$work/redirector.conf"
-wait_ready "$proxy_port" imapav-redirector "$work/redirector.log" "listening on 127.0.0.1:$proxy_port"
+wait_ready "$proxy_port" imapav-redirector "$work/redirector.log" "listening imap=$proxy_port "
 indent < "$work/redirector.log"
 
 echo
