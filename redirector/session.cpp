@@ -18,6 +18,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "shared/common/ascii.hpp"
 #include "shared/imap/capabilities.hpp"
 #include "shared/imap/imap_url.hpp"
 #include "shared/mime/notice.hpp"
@@ -33,11 +34,7 @@ constexpr std::size_t kHoldSmallLiteral = 256 * 1024;  // literals kept inside a
 
 Poco::Logger& sessionLog() { return Poco::Logger::get("redirector.session"); }
 
-std::string upper(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
+using ascii::upper;
 
 // Splits off the next word of a command line (atom or quoted string); "" at the end.
 // quoted tells whether it was a quoted string; a literal marker comes back as written.

@@ -1,27 +1,17 @@
 #include "shared/imap/capabilities.hpp"
 
 #include <algorithm>
-#include <cctype>
-
 #include <cstddef>
+
+#include "shared/common/ascii.hpp"
 
 namespace imapav::imap {
 
 namespace {
 
-char toUpper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
-
-bool equalsNoCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (toUpper(a[i]) != toUpper(b[i])) return false;
-  }
-  return true;
-}
-
-bool startsWithNoCase(std::string_view text, std::string_view prefix) {
-  return text.size() >= prefix.size() && equalsNoCase(text.substr(0, prefix.size()), prefix);
-}
+using ascii::equalsNoCase;
+using ascii::startsWithNoCase;
+using ascii::toUpper;
 
 bool isRemoved(std::string_view token, const std::vector<std::string>& remove) {
   for (const auto& entry : remove) {
@@ -113,15 +103,13 @@ const std::vector<std::string>& defaultStrippedCapabilities() {
 }
 
 std::string addCapability(std::string_view line, std::string_view capability) {
-  std::string upperLine(line.substr(0, std::min<std::size_t>(line.size(), 8192)));
-  for (auto& c : upperLine) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const std::string upperLine = ascii::upper(line.substr(0, std::min<std::size_t>(line.size(), 8192)));
   std::size_t at = std::string::npos;
   if (upperLine.rfind("* CAPABILITY ", 0) == 0) at = 13;
   else if (const auto code = upperLine.find("[CAPABILITY "); code != std::string::npos && upperLine.find(']', code) != std::string::npos) at = code + 12;
   if (at == std::string::npos) return std::string(line);
   // Already listed?
-  std::string wanted(capability);
-  for (auto& c : wanted) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const std::string wanted = ascii::upper(capability);
   const auto end = upperLine.find_first_of("]\r\n", at);
   const std::string list = " " + upperLine.substr(at, end == std::string::npos ? std::string::npos : end - at) + " ";
   if (list.find(" " + wanted + " ") != std::string::npos) return std::string(line);

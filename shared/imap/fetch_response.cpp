@@ -2,21 +2,17 @@
 
 #include <limits>
 
+#include "shared/common/ascii.hpp"
+
 namespace imapav::imap {
 
 namespace {
 
+using ascii::equalsNoCase;
+using ascii::startsWithNoCase;
+using ascii::toUpper;
+
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
-
-char toUpper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
-
-bool equalsNoCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (toUpper(a[i]) != toUpper(b[i])) return false;
-  }
-  return true;
-}
 
 // The rest of the segment is its line end (or nothing, for a caller that strips it).
 bool isLineEnd(std::string_view text, std::size_t pos) {

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "shared/common/ascii.hpp"
+
 namespace imapav::imap {
 namespace {
 
@@ -53,16 +55,6 @@ std::string percentEncode(std::string_view s, std::string_view extraSafe) {
   return out;
 }
 
-bool startsWithNoCase(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i) {
-    char a = s[i];
-    if (a >= 'A' && a <= 'Z') a = static_cast<char>(a - 'A' + 'a');
-    if (a != prefix[i]) return false;
-  }
-  return true;
-}
-
 std::optional<std::uint32_t> parseNumber(std::string_view s) {
   std::uint32_t v = 0;
   if (s.empty()) return std::nullopt;
@@ -74,7 +66,7 @@ std::optional<std::uint32_t> parseNumber(std::string_view s) {
 }  // namespace
 
 std::optional<ImapUrl> parseImapUrl(std::string_view text) {
-  if (!startsWithNoCase(text, "imap://")) return std::nullopt;
+  if (!ascii::startsWithNoCase(text, "imap://")) return std::nullopt;
   text.remove_prefix(7);
   const auto slash = text.find('/');
   std::string_view authority = text.substr(0, slash);
@@ -118,17 +110,17 @@ std::optional<ImapUrl> parseImapUrl(std::string_view text) {
         auto decoded = percentDecode(mailbox);
         if (!decoded) return std::nullopt;
         url.mailbox = std::move(*decoded);
-        if (startsWithNoCase(params, ";uidvalidity=")) {
+        if (ascii::startsWithNoCase(params, ";uidvalidity=")) {
           url.uidValidity = parseNumber(params.substr(13));
           if (!url.uidValidity) return std::nullopt;
         }
         continue;
       }
     }
-    if (startsWithNoCase(segment, ";uid=")) {
+    if (ascii::startsWithNoCase(segment, ";uid=")) {
       url.uid = parseNumber(segment.substr(5));
       if (!url.uid) return std::nullopt;
-    } else if (startsWithNoCase(segment, ";section=")) {
+    } else if (ascii::startsWithNoCase(segment, ";section=")) {
       auto decoded = percentDecode(segment.substr(9));
       if (!decoded) return std::nullopt;
       url.section = std::move(*decoded);

@@ -60,6 +60,21 @@ void checkMailbox(const RedirectorFixture& f, const std::string& dir, const Comm
   }
 }
 
+// An ICAP server that answers every RESPMOD with 204 after delay seconds.
+struct SlowIcap {
+  explicit SlowIcap(const std::string& delay)
+      : port(freePort()),
+        process({"/usr/bin/python3", std::string(IMAPAV_SOURCE_DIR) + "/tests/integration/clients/slow_icap.py",
+                 "--port", std::to_string(port), "--delay", delay},
+                logs.file("slow_icap.log")) {
+    BOOST_REQUIRE(waitForPort(port, std::chrono::seconds(10)));
+  }
+  std::string url() const { return "icap://127.0.0.1:" + std::to_string(port) + "/avscan"; }
+  std::uint16_t port;
+  TempDir logs;
+  ChildProcess process;
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(redirector)
@@ -204,13 +219,8 @@ BOOST_AUTO_TEST_CASE(a_dead_icap_server_is_skipped_for_the_next_one) {
 
 BOOST_AUTO_TEST_CASE(a_client_waiting_for_a_slow_scan_gets_keepalives_and_others_are_served) {
   // An ICAP server that takes 3.5 s per message; keep-alives every second.
-  const auto icapPort = freePort();
-  TempDir logs;
-  ChildProcess slow({"/usr/bin/python3", std::string(IMAPAV_SOURCE_DIR) + "/tests/integration/clients/slow_icap.py",
-                     "--port", std::to_string(icapPort), "--delay", "3.5"},
-                    logs.file("slow_icap.log"));
-  BOOST_REQUIRE(waitForPort(icapPort, 10s));
-  RedirectorFixture f(mailbox(), Settings{{"icap.servers", "icap://127.0.0.1:" + std::to_string(icapPort) + "/avscan"},
+  SlowIcap slow("3.5");
+  RedirectorFixture f(mailbox(), Settings{{"icap.servers", slow.url()},
                                           {"icap.timeout", "10"}, {"imap.keepalive_interval", "1s"}});
   const std::string out = f.dovecot.dir().file("slow.eml");
   CommandResult r;
@@ -240,13 +250,8 @@ BOOST_AUTO_TEST_CASE(a_client_waiting_for_a_slow_scan_gets_keepalives_and_others
 }
 
 BOOST_AUTO_TEST_CASE(sigterm_lets_a_download_in_flight_finish_then_says_bye) {
-  const auto icapPort = freePort();
-  TempDir logs;
-  ChildProcess slow({"/usr/bin/python3", std::string(IMAPAV_SOURCE_DIR) + "/tests/integration/clients/slow_icap.py",
-                     "--port", std::to_string(icapPort), "--delay", "3"},
-                    logs.file("slow_icap.log"));
-  BOOST_REQUIRE(waitForPort(icapPort, 10s));
-  RedirectorFixture f(mailbox(), Settings{{"icap.servers", "icap://127.0.0.1:" + std::to_string(icapPort) + "/avscan"},
+  SlowIcap slow("3");
+  RedirectorFixture f(mailbox(), Settings{{"icap.servers", slow.url()},
                                           {"icap.timeout", "10"}});
   const std::string out = f.dovecot.dir().file("during-stop.eml");
   CommandResult r;
