@@ -1,6 +1,5 @@
 #include "icap-server/service.hpp"
 
-#include <Poco/Base64Decoder.h>
 #include <Poco/Logger.h>
 
 #include <unistd.h>
@@ -13,6 +12,7 @@
 #include "shared/icap/http_head.hpp"
 #include "shared/icap/writer.hpp"
 #include "shared/imap/imap_url.hpp"
+#include "shared/mime/encoded_word.hpp"
 #include "shared/mime/notice.hpp"
 
 namespace imapav::icapd {
@@ -52,15 +52,9 @@ std::string headPrefix(const scan::MessageBody& body) {
 // X-Authenticated-User is base64 (Squid sends "Local://user" or "WinNT://dom/user").
 std::string decodeUser(const std::string& value) {
   if (value.empty() || value.size() > 1024) return {};
-  std::istringstream in(value);
-  Poco::Base64Decoder decoder(in);
-  std::string out;
-  char c = 0;
-  try {
-    while (decoder.get(c) && out.size() < 512) out.push_back(c);
-  } catch (const Poco::Exception&) {
-    return {};
-  }
+  auto decoded = mime::decodeBase64(value);
+  if (!decoded) return {};
+  std::string out = decoded->substr(0, 512);
   if (const auto scheme = out.find("://"); scheme != std::string::npos) out.erase(0, scheme + 3);
   for (auto& ch : out) {
     if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = '?';

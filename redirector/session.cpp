@@ -1,6 +1,5 @@
 #include "redirector/session.hpp"
 
-#include <Poco/Base64Decoder.h>
 #include <Poco/Logger.h>
 
 #include <arpa/inet.h>
@@ -16,11 +15,11 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <sstream>
 
 #include "shared/common/ascii.hpp"
 #include "shared/imap/capabilities.hpp"
 #include "shared/imap/imap_url.hpp"
+#include "shared/mime/encoded_word.hpp"
 #include "shared/mime/notice.hpp"
 
 namespace imapav::redirector {
@@ -60,22 +59,9 @@ std::string nextWord(std::string_view& s, bool* quoted = nullptr) {
   return out;
 }
 
-std::string base64Decode(std::string_view in) {
-  std::istringstream src{std::string(in)};
-  Poco::Base64Decoder decoder(src);
-  std::string out;
-  char c = 0;
-  try {
-    while (decoder.get(c) && out.size() < 4096) out.push_back(c);
-  } catch (const Poco::Exception&) {
-    return {};
-  }
-  return out;
-}
-
 // "authzid NUL authcid NUL password" (RFC 4616): the login name is authcid.
 std::string plainUser(std::string_view response) {
-  const auto decoded = base64Decode(response);
+  const auto decoded = mime::decodeBase64(response).value_or(std::string());
   const auto first = decoded.find('\0');
   if (first == std::string::npos) return {};
   const auto second = decoded.find('\0', first + 1);

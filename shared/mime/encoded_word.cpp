@@ -159,7 +159,9 @@ int base64Value(char c) {
   return -1;
 }
 
-std::optional<std::string> decodeB(std::string_view text) {
+}  // namespace
+
+std::optional<std::string> decodeBase64(std::string_view text) {
   while (!text.empty() && text.back() == '=') text.remove_suffix(1);
   std::string out;
   out.reserve(text.size() * 3 / 4);
@@ -177,6 +179,8 @@ std::optional<std::string> decodeB(std::string_view text) {
   }
   return out;
 }
+
+namespace {
 
 struct EncodedWord {
   std::size_t end = 0;  // one past "?="
@@ -211,7 +215,7 @@ std::optional<EncodedWord> parseEncodedWord(std::string_view value, std::size_t 
   const std::string_view text = value.substr(textStart, j - textStart);
   std::optional<std::string> bytes;
   if (enc == 'B' || enc == 'b') {
-    bytes = decodeB(text);
+    bytes = decodeBase64(text);
   } else if (enc == 'Q' || enc == 'q') {
     bytes = decodeQ(text);
   }

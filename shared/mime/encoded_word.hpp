@@ -1,10 +1,15 @@
 #pragma once
 // RFC 2047 encoded-words ("=?charset?B|Q?text?=") and text made safe for a log line.
 
+#include <optional>
 #include <string>
 #include <string_view>
 
 namespace imapav::mime {
+
+// Plain base64 (RFC 4648, no line breaks, padding optional); nullopt on any other byte.
+std::optional<std::string> decodeBase64(std::string_view text);
+
 
 // Decodes RFC 2047 encoded-words (B and Q) to UTF-8 for utf-8, us-ascii, iso-8859-1,
 // iso-8859-15 and windows-1252 (RFC 2231 "*language" suffixes ignored). White space
