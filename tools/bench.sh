@@ -43,26 +43,14 @@ WORK=$(mktemp -d /tmp/imapav-bench.XXXXXX)
 SERVER_PIDS=()
 FAILED=0
 
-log() { printf '%s\n' "$*"; }
-die() { printf 'bench.sh: %s\n' "$*" >&2; exit 1; }
+BENCH_NAME=bench.sh
+# shellcheck source=tools/bench/common.sh
+source "$ROOT/tools/bench/common.sh"
 
 # Stops every server we started (each runs in its own process group, so c-icap's
 # children go too), then removes the temporary directory.
 cleanup() {
-  local pid i
-  for pid in "${SERVER_PIDS[@]}"; do
-    kill -TERM -- "-$pid" 2>/dev/null || true
-  done
-  for pid in "${SERVER_PIDS[@]}"; do
-    for ((i = 0; i < 100; i++)); do
-      kill -0 -- "-$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 -- "-$pid" 2>/dev/null; then
-      log "bench.sh: process group $pid did not stop on SIGTERM; killing it"
-      kill -KILL -- "-$pid" 2>/dev/null || true
-    fi
-  done
+  stop_servers
   [[ -n ${SCAN_TMP:-} ]] && rm -rf -- "$SCAN_TMP"
   [[ -n ${CICAP_TMP:-} ]] && rm -rf -- "$CICAP_TMP"
   if [[ ${IMAPAV_BENCH_KEEP:-0} == 1 ]]; then
@@ -96,24 +84,7 @@ if ! compgen -G "$SIGS/*.ndb" >/dev/null && ! compgen -G "$SIGS/*.hdb" >/dev/nul
 fi
 
 # --- servers ------------------------------------------------------------------------------
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
-# wait_port PORT PID NAME LOG: until PORT accepts connections; fails if PID dies first.
-wait_port() {
-  local port=$1 pid=$2 name=$3 logfile=$4 i
-  for ((i = 0; i < 300; i++)); do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      tail -20 "$logfile" >&2 || true
-      die "$name exited during start-up (log above)"
-    fi
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  tail -20 "$logfile" >&2 || true
-  die "$name did not listen on 127.0.0.1:$port within 30 s"
-}
 
 # libclamav writes every MIME part to a temporary file (and a directory per scan), and
 # c-icap its whole body: where that lives matters a lot, so all three share one directory.
