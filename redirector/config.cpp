@@ -61,6 +61,8 @@ Config loadConfig(const std::string& path) {
          else throw ConfigError(k + ": expected pass or drop, got '" + v + "'");
        }},
       {"scan.max_message_size", [&](const std::string& k, const std::string& v) { c.maxMessageSize = parseSize(k, v); }},
+      {"scan.spill_threshold", [&](const std::string& k, const std::string& v) { c.spillThreshold = parseSize(k, v); }},
+      {"scan.spill_dir", [&](const std::string&, const std::string& v) { c.spillDir = v; }},
       {"imap.max_line", [&](const std::string& k, const std::string& v) { c.maxLineBytes = parseSize(k, v); }},
       {"imap.keepalive_interval", [&](const std::string& k, const std::string& v) { c.keepaliveInterval = parseDuration(k, v); }},
       {"imap.idle_timeout", [&](const std::string& k, const std::string& v) { c.idleTimeout = parseDuration(k, v); }},

@@ -37,6 +37,10 @@ struct Config {
   LocalFailMode failMode = LocalFailMode::Drop;
   // Largest message captured for scanning; a larger one is handled by fail_mode.
   std::size_t maxMessageSize = 64u << 20;
+  // A message (or an ICAP answer) larger than this is kept in an unlinked file in spillDir
+  // rather than in memory.
+  std::size_t spillThreshold = 1u << 20;
+  std::string spillDir = "/var/tmp";
   std::size_t maxLineBytes = 64u << 10;
   std::chrono::milliseconds keepaliveInterval{15'000};  // "* OK" to a client waiting for a scan
   std::chrono::milliseconds idleTimeout{35 * 60'000};   // IMAP autologout is at least 30 min

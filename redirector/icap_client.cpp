@@ -19,8 +19,10 @@ extern "C" {
 #include <charconv>
 #include <condition_variable>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 
 namespace imapav::redirector {
 
@@ -49,6 +51,7 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   ci_request_t* req() const { return req_; }
+  int fd() const { return conn_->fd; }
 
   // An idle connection with something to read (EOF after the server's idle timeout or
   // shutdown, or stray bytes) is unusable: the next response would be misread.
@@ -161,23 +164,26 @@ std::string imapHost(std::string_view url) {
   return std::string(url);
 }
 
+// libicapapi pulls the request body through this callback. It blocks until the mail
+// server has sent more of the message: the scan runs while the message arrives.
 struct Source {
-  std::string_view data;
+  const MessageBuffer* message = nullptr;
   std::size_t pos = 0;
 };
 
 int readSource(void* p, char* buf, int len) {
   auto* s = static_cast<Source*>(p);
+  if (len <= 0) return CI_EOF;
+  const long n = s->message->read(s->pos, buf, static_cast<std::size_t>(len));
   // libicapapi busy-loops on 0: the end must be CI_EOF.
-  if (s->pos >= s->data.size() || len <= 0) return CI_EOF;
-  const auto n = std::min(static_cast<std::size_t>(len), s->data.size() - s->pos);
-  std::memcpy(buf, s->data.data() + s->pos, n);
-  s->pos += n;
+  if (n == 0) return CI_EOF;
+  if (n < 0) return CI_ERROR;
+  s->pos += static_cast<std::size_t>(n);
   return static_cast<int>(n);
 }
 
 struct Sink {
-  std::string data;
+  std::shared_ptr<MessageBuffer> data;
   std::size_t limit = 0;
   bool overflow = false;
 };
@@ -185,11 +191,11 @@ struct Sink {
 int writeSink(void* p, char* buf, int len) {
   auto* s = static_cast<Sink*>(p);
   const auto n = static_cast<std::size_t>(std::max(len, 0));
-  if (s->data.size() + n > s->limit) {
+  if (s->data->size() + n > s->limit) {
     s->overflow = true;
     return -1;  // the library turns this into CI_ERROR
   }
-  s->data.append(buf, n);
+  if (!s->data->append(std::string_view(buf, n))) return -1;
   return len;
 }
 
@@ -414,16 +420,85 @@ ConnectionPtr checkout(Server& s, const IcapClientOptions& o, std::string& error
   }
 }
 
-enum class Outcome { Answered, ServerFailed, Refused };
+enum class Outcome { Answered, ServerFailed, Refused, MessageAborted };
 
 struct Attempt {
   Outcome outcome = Outcome::ServerFailed;
   std::string why;
 };
 
-Attempt respmod(Connection& conn, const ScanRequest& r, const IcapClientOptions& o, ScanReply& reply,
-                bool& reusable) {
+}  // namespace
+
+// Ends ICAP requests that overrun their deadline: icap.timeout after the last byte of the
+// message was available (or after the request started, if later). libicapapi's own timeout
+// applies per wait, so a server that trickles its answer could stretch a request without
+// end; shutting the socket down makes the waiting worker fail at once.
+struct IcapClient::Watchdog {
+  struct Entry {
+    int fd = -1;
+    const MessageBuffer* message = nullptr;
+    Clock::time_point started;
+    bool fired = false;
+  };
+
+  explicit Watchdog(std::chrono::milliseconds timeout) : timeout_(timeout), thread_([this] { run(); }) {}
+  ~Watchdog() {
+    {
+      const std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+
+  std::uint64_t watch(int fd, const MessageBuffer* message) {
+    const std::lock_guard lock(mu_);
+    active_[++next_] = Entry{fd, message, Clock::now(), false};
+    return next_;
+  }
+  // Before the connection goes back to the pool. True when the deadline had struck.
+  bool unwatch(std::uint64_t id) {
+    const std::lock_guard lock(mu_);
+    const auto it = active_.find(id);
+    const bool fired = it != active_.end() && it->second.fired;
+    if (it != active_.end()) active_.erase(it);
+    return fired;
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mu_);
+    while (!stopping_) {
+      cv_.wait_for(lock, std::chrono::milliseconds(100));
+      const auto now = Clock::now();
+      for (auto& [id, e] : active_) {
+        if (e.fired) continue;
+        const auto complete = e.message->completedAt();
+        if (complete && now > std::max(*complete, e.started) + timeout_) {
+          ::shutdown(e.fd, SHUT_RDWR);
+          e.fired = true;
+        }
+      }
+    }
+  }
+
+  const std::chrono::milliseconds timeout_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::map<std::uint64_t, Entry> active_;
+  std::uint64_t next_ = 0;
+  std::thread thread_;
+};
+
+namespace {
+
+Attempt respmod(Connection& conn, const ScanRequest& r, const IcapClientOptions& o, IcapClient::Watchdog& watchdog,
+                ScanReply& reply, bool& reusable) {
   reusable = false;
+  const MessageBuffer& message = *r.message;
   ci_request_t* req = conn.req();
   ci_client_request_reuse(req);
   req->type = ICAP_RESPMOD;
@@ -444,23 +519,32 @@ Attempt respmod(Connection& conn, const ScanRequest& r, const IcapClientOptions&
   if (const auto host = imapHost(r.imapUrl); !host.empty()) {
     ci_headers_add(reqh.get(), ("Host: " + headerSafe(host)).c_str());
   }
+  // The announced size (an IMAP literal's) is known before the first byte.
+  std::size_t length = message.expectedSize();
+  if (length == 0) {
+    if (!message.waitComplete()) return {Outcome::MessageAborted, "message aborted: " + message.error()};
+    length = message.size();
+  }
   ci_headers_add(resh.get(), "HTTP/1.1 200 OK");
   ci_headers_add(resh.get(), "Content-Type: message/rfc822");
-  ci_headers_add(resh.get(), ("Content-Length: " + std::to_string(r.message.size())).c_str());
+  ci_headers_add(resh.get(), ("Content-Length: " + std::to_string(length)).c_str());
 
-  Source src{r.message};
+  Source src{&message, 0};
   Sink sink;
-  sink.limit = 2 * r.message.size() + o.responseSlack;
-  const auto start = Clock::now();
+  sink.data = std::make_shared<MessageBuffer>(o.spillThreshold, o.spillDir);
+  sink.limit = 2 * length + o.responseSlack;
   const int timeoutSec = static_cast<int>(o.timeout.count());
+  const auto watch = watchdog.watch(conn.fd(), &message);
   const int status = ci_client_icapfilter(req, timeoutSec, reqh.get(), resh.get(), &src, readSource, &sink, writeSink);
+  const bool overdue = watchdog.unwatch(watch);
   if (status < 0) {
+    if (message.failed()) return {Outcome::MessageAborted, "message aborted: " + message.error()};
     if (sink.overflow) return {Outcome::Refused, "response larger than " + std::to_string(sink.limit) + " bytes"};
-    if (Clock::now() - start >= o.timeout - std::chrono::milliseconds(200)) {
-      return {Outcome::ServerFailed, "no answer within " + std::to_string(timeoutSec) + " s (timeout)"};
-    }
-    return {Outcome::ServerFailed, "connection closed or protocol error"};
+    if (sink.data->failed()) return {Outcome::Refused, "cannot hold the response: " + sink.data->error()};
+    if (overdue) return {Outcome::ServerFailed, "no answer within " + std::to_string(timeoutSec) + " s (timeout)"};
+    return {Outcome::ServerFailed, "connection closed, protocol error or a wait over " + std::to_string(timeoutSec) + " s"};
   }
+  sink.data->finish();
 
   ci_headers_list_t* icap = req->response_header;
   reply.verdict = headerValue(icap, "X-Imapav-Verdict");
@@ -485,9 +569,9 @@ Attempt respmod(Connection& conn, const ScanRequest& r, const IcapClientOptions&
   ci_headers_list_t* http = ci_http_response_headers(req);
   const auto lengthText = headerValue(http, "Content-Length");
   if (!lengthText.empty()) {
-    const auto length = parseNumber(lengthText);
-    if (!length || *length != sink.data.size()) {
-      return {Outcome::ServerFailed, "body of " + std::to_string(sink.data.size()) +
+    const auto declared = parseNumber(lengthText);
+    if (!declared || *declared != sink.data->size()) {
+      return {Outcome::ServerFailed, "body of " + std::to_string(sink.data->size()) +
                                          " bytes disagrees with Content-Length " + lengthText};
     }
   }
@@ -497,7 +581,7 @@ Attempt respmod(Connection& conn, const ScanRequest& r, const IcapClientOptions&
     reply.status = ScanStatus::Replaced;
   } else if (reply.action == "pass-unscanned" || !unscanned.empty()) {
     reply.status = ScanStatus::PassedUnscanned;
-  } else if (sink.data == r.message) {
+  } else if (sink.data->sameContent(message)) {
     reply.status = ScanStatus::Clean;
   } else {
     reply.status = ScanStatus::Replaced;  // a server without our headers changed the message
@@ -520,6 +604,7 @@ IcapClient::IcapClient(IcapClientOptions options) : options_(std::move(options))
     servers_.push_back(std::move(s));
   }
   initLibrary();
+  watchdog_ = std::make_unique<Watchdog>(options_.timeout);
 }
 
 IcapClient::~IcapClient() = default;
@@ -531,6 +616,11 @@ ScanReply IcapClient::scan(const ScanRequest& request) {
   const auto fail = [&](const Server& s, const std::string& why) {
     failures += (failures.empty() ? "" : "; ") + s.name + ": " + why;
   };
+  const auto finish = [&](ScanStatus status) {
+    reply.status = status;
+    reply.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+    return std::move(reply);
+  };
   for (const auto& sp : servers_) {
     Server& s = *sp;
     {
@@ -540,46 +630,58 @@ ScanReply IcapClient::scan(const ScanRequest& request) {
         continue;
       }
     }
-    std::string error;
-    bool busy = false;
-    ConnectionPtr conn = checkout(s, options_, error, busy);
-    if (!conn) {
-      if (!busy) markDown(s, options_.retryAfter, error);
-      fail(s, error);
-      continue;
-    }
-    bool refresh = false;
-    {
-      const std::lock_guard lock(s.mutex);
-      refresh = Clock::now() >= s.optionsExpire;
-    }
-    if (refresh) {
-      OptionsInfo info;
-      if (!sendOptions(*conn, static_cast<int>(options_.timeout.count()), info, error)) {
-        release(s, std::move(conn), false, options_.maxConnectionsPerServer);
-        markDown(s, options_.retryAfter, error);
+    // A request that began while the message was still arriving may have failed because the
+    // mail server was slow (the ICAP server's read timeout): try once more with all of it
+    // before counting it against this server.
+    for (int pass = 0; pass < 2; ++pass) {
+      const bool hadWholeMessage = request.message->complete();
+      std::string error;
+      bool busy = false;
+      ConnectionPtr conn = checkout(s, options_, error, busy);
+      if (!conn) {
+        if (!busy) markDown(s, options_.retryAfter, error);
         fail(s, error);
+        break;
+      }
+      bool refresh = false;
+      {
+        const std::lock_guard lock(s.mutex);
+        refresh = Clock::now() >= s.optionsExpire;
+      }
+      if (refresh) {
+        OptionsInfo info;
+        if (!sendOptions(*conn, static_cast<int>(options_.timeout.count()), info, error)) {
+          release(s, std::move(conn), false, options_.maxConnectionsPerServer);
+          markDown(s, options_.retryAfter, error);
+          fail(s, error);
+          break;
+        }
+        recordOptions(s, info);
+      }
+      ScanReply attempt;
+      bool reusable = false;
+      const auto result = respmod(*conn, request, options_, *watchdog_, attempt, reusable);
+      release(s, std::move(conn), reusable, options_.maxConnectionsPerServer);
+      if (result.outcome == Outcome::Answered) {
+        reply = std::move(attempt);
+        reply.server = s.name;
+        return finish(reply.status);
+      }
+      if (result.outcome == Outcome::MessageAborted) {
+        reply.failure = result.why;
+        return finish(ScanStatus::Failed);
+      }
+      if (result.outcome == Outcome::ServerFailed && !hadWholeMessage && pass == 0 &&
+          request.message->waitComplete()) {
         continue;
       }
-      recordOptions(s, info);
+      if (result.outcome == Outcome::ServerFailed) markDown(s, options_.retryAfter, result.why);
+      fail(s, result.why);
+      break;
     }
-    ScanReply attempt;
-    bool reusable = false;
-    const auto result = respmod(*conn, request, options_, attempt, reusable);
-    release(s, std::move(conn), reusable, options_.maxConnectionsPerServer);
-    if (result.outcome == Outcome::Answered) {
-      reply = std::move(attempt);
-      reply.server = s.name;
-      reply.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
-      return reply;
-    }
-    if (result.outcome == Outcome::ServerFailed) markDown(s, options_.retryAfter, result.why);
-    fail(s, result.why);
   }
-  reply.status = ScanStatus::Failed;
   reply.failure = servers_.empty() ? "no ICAP server configured" : failures;
-  reply.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
-  return reply;
+  return finish(ScanStatus::Failed);
 }
 
 std::vector<IcapServerHealth> IcapClient::health() const {

@@ -17,10 +17,14 @@ namespace imapav::redirector {
 
 struct IcapClientOptions {
   std::vector<std::string> servers;        // "icap://HOST:PORT/SERVICE", in order of preference
-  std::chrono::seconds timeout{30};        // per wait (libicapapi counts whole seconds); also the pool wait
+  // Per wait (libicapapi counts whole seconds), the pool wait, and the deadline for the
+  // answer once the whole message was available.
+  std::chrono::seconds timeout{30};
   unsigned maxConnectionsPerServer = 8;    // also capped by the server's Max-Connections
   std::chrono::seconds retryAfter{10};     // a failed server is skipped this long
   std::size_t responseSlack = 1U << 20U;   // a response may hold 2 x message size + this many bytes
+  std::size_t spillThreshold = 1U << 20U;  // a response larger than this is kept in a file
+  std::string spillDir = "/var/tmp";
 };
 
 // "icap://HOST[:PORT]/SERVICE" (port 1344 by default); nullopt when malformed.
@@ -56,11 +60,13 @@ class IcapClient final : public MessageScanner {
   ScanReply scan(const ScanRequest& request) override;
   std::vector<IcapServerHealth> health() const;
 
-  struct Server;  // pool and state of one server (icap_client.cpp)
+  struct Server;    // pool and state of one server (icap_client.cpp)
+  struct Watchdog;  // per-request deadlines (icap_client.cpp)
 
  private:
   IcapClientOptions options_;
   std::vector<std::unique_ptr<Server>> servers_;
+  std::unique_ptr<Watchdog> watchdog_;
 };
 
 }  // namespace imapav::redirector

@@ -4,6 +4,8 @@
 
 #include <Poco/Logger.h>
 
+#include <unistd.h>
+
 #include <csignal>
 #include <iostream>
 #include <thread>
@@ -11,6 +13,7 @@
 #include "redirector/config.hpp"
 #include "redirector/icap_client.hpp"
 #include "redirector/server.hpp"
+#include "shared/common/temp_file.hpp"
 #include "shared/config/daemon.hpp"
 
 namespace {
@@ -34,6 +37,16 @@ class RedirectorApp final : public imapav::config::DaemonApp {
       std::cerr << "imapav-redirector: " << e.what() << "\n";
       return EXIT_CONFIG;
     }
+    {
+      // Fail now, not at the first large message.
+      std::string error;
+      const int fd = imapav::common::openAnonymousFile(config.spillDir, error);
+      if (fd < 0) {
+        std::cerr << "imapav-redirector: scan.spill_dir: " << error << "\n";
+        return EXIT_CONFIG;
+      }
+      ::close(fd);
+    }
     imapav::config::setupLogging(config.logLevel);
     auto& log = Poco::Logger::get("redirector");
     try {
@@ -41,6 +54,8 @@ class RedirectorApp final : public imapav::config::DaemonApp {
       icap.servers = config.icapServers;
       icap.timeout = config.icapTimeout;
       icap.maxConnectionsPerServer = config.icapConnections;
+      icap.spillThreshold = config.spillThreshold;
+      icap.spillDir = config.spillDir;
       IcapClient scanner(icap);
       std::shared_ptr<TlsContext> clientTls, upstreamTls;
       if (!config.tlsCertificate.empty()) clientTls = TlsContext::server(config.tlsCertificate, config.tlsPrivateKey);

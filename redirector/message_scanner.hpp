@@ -1,15 +1,20 @@
 #pragma once
-// What an IMAP session needs from a scanning service: one blocking call per message.
-// The ICAP client implements it; tests put a fake behind it.
+// What an IMAP session needs from a scanning service: one blocking call per message,
+// which may start while the message is still arriving. The ICAP client implements it.
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <string_view>
+
+#include "redirector/message_buffer.hpp"
 
 namespace imapav::redirector {
 
 struct ScanRequest {
-  std::string_view message;  // the whole message, held by the caller for the call's duration
+  // The message; the caller may still be appending to it. The scan reads it as it comes
+  // and answers once it is complete (or fails when it is aborted).
+  std::shared_ptr<const MessageBuffer> message;
   std::string imapUrl;       // imap://user@host/MAILBOX;UIDVALIDITY=V/;UID=U
   std::string clientIp;      // sent as X-Client-IP
   std::string user;          // sent as X-Authenticated-User (base64)
@@ -24,7 +29,9 @@ enum class ScanStatus {
 
 struct ScanReply {
   ScanStatus status = ScanStatus::Failed;
-  std::string content;  // Replaced: the new message; PassedUnscanned after a 200: the message as returned
+  // Replaced: the new message; PassedUnscanned after a 200: the message as returned.
+  // Null otherwise: deliver the original.
+  std::shared_ptr<MessageBuffer> content;
   std::string verdict, action, errorClass, threats;  // X-Imapav-Verdict/-Action/-Error, X-Virus-ID
   std::string server;   // "host:port" that answered
   std::string failure;  // Failed: each server tried and its problem

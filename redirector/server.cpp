@@ -125,16 +125,11 @@ void Server::accept(Listener& l) {
   }
 }
 
-void Server::scanAsync(ScanRequest request, std::string message, std::weak_ptr<Session> session,
+void Server::scanAsync(ScanRequest request, std::weak_ptr<Session> session,
                        std::function<void(Session&, ScanReply)> done) {
-  pool_.submit([this, request = std::move(request), message = std::move(message), session = std::move(session),
-                done = std::move(done)]() mutable {
+  pool_.submit([this, request = std::move(request), session = std::move(session), done = std::move(done)]() mutable {
     ScanReply reply;
-    if (!session.expired()) {  // the client may have gone while the job waited
-      request.message = message;
-      reply = scanner_.scan(request);
-    }
-    if (reply.status != ScanStatus::Replaced) reply.content = std::move(message);
+    if (!session.expired()) reply = scanner_.scan(request);  // the client may have gone while the job waited
     reactor_.post([session = std::move(session), done = std::move(done), reply = std::move(reply)]() mutable {
       if (auto s = session.lock()) done(*s, std::move(reply));
     });

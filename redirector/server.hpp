@@ -35,7 +35,7 @@ class Server final : public SessionHost {
   const Config& config() const override { return config_; }
   std::shared_ptr<TlsContext> clientTls() const override { return clientTls_; }
   std::shared_ptr<TlsContext> upstreamTls() const override { return upstreamTls_; }
-  void scanAsync(ScanRequest request, std::string message, std::weak_ptr<Session> session,
+  void scanAsync(ScanRequest request, std::weak_ptr<Session> session,
                  std::function<void(Session&, ScanReply)> done) override;
   void sessionClosed(Session& session) override;
 

@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "shared/common/ascii.hpp"
+#include "redirector/message_buffer.hpp"
 #include "shared/imap/capabilities.hpp"
 #include "shared/imap/imap_url.hpp"
 #include "shared/mime/encoded_word.hpp"
@@ -30,6 +31,8 @@ constexpr std::size_t kKeepCapacity = 4 * 1024;  // larger empty buffers are giv
 constexpr std::size_t kPauseAbove = 4u << 20;   // stop reading the other side above this backlog
 constexpr std::size_t kResumeBelow = 1u << 20;
 constexpr std::size_t kHoldSmallLiteral = 256 * 1024;  // literals kept inside a held response
+constexpr std::size_t kDeliveryChunk = 256 * 1024;     // output buffered ahead of a slow client
+constexpr std::size_t kHeaderPrefix = 256 * 1024;      // of a message, enough for its header
 
 Poco::Logger& sessionLog() { return Poco::Logger::get("redirector.session"); }
 
@@ -100,6 +103,7 @@ Session::Session(SessionHost& host, int clientFd, std::string clientAddress, boo
 }
 
 Session::~Session() {
+  if (capture_) capture_->abort("session ended");
   if (client_.fd >= 0) ::close(client_.fd);
   if (upstream_.fd >= 0) ::close(upstream_.fd);
 }
@@ -219,6 +223,7 @@ void Session::onIo(Endpoint& ep, std::uint32_t events) {
     retryRead = ep.tlsWantsWrite;  // a TLS read waited for the socket to take bytes
     ep.tlsWantsWrite = false;
     flush(ep);
+    if (ep.isClient && !delivery_.empty() && !closed_) deliverMore();
   }
   if (closed_) return;
   if (retryRead || (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
@@ -333,7 +338,7 @@ void Session::updateInterest(Endpoint& ep) {
     events = ep.tlsWantsWrite ? EPOLLOUT : EPOLLIN;
   } else {
     if (!ep.readPaused && !ep.eof) events |= EPOLLIN;
-    if (!ep.out.empty() || ep.tlsWantsWrite) events |= EPOLLOUT;
+    if (!ep.out.empty() || ep.tlsWantsWrite || (ep.isClient && !delivery_.empty())) events |= EPOLLOUT;
   }
   host_.reactor().modify(ep.fd, events, &ep);
 }
@@ -530,6 +535,12 @@ void Session::awaitStartTlsOk() {
 
 void Session::processUpstream() {
   if (phase_ == Upstream::StartTlsSent) return awaitStartTlsOk();
+  // A delivery that completes inside this loop must not re-enter it (deliverMore).
+  struct Guard {
+    bool& flag;
+    explicit Guard(bool& f) : flag(f) { flag = true; }
+    ~Guard() { flag = false; }
+  } guard(inUpstream_);
   std::size_t pos = 0;
   for (bool more = true; more && !closed_ && !scanPending_;) {
     const auto step = fromServer_.feed(std::string_view(upstream_.in).substr(pos));
@@ -558,7 +569,7 @@ void Session::processUpstream() {
           sendToClient(seg, ends);
         } else {
           const std::size_t index = segments_++;
-          held_.push_back({Piece::Kind::Segment, seg, index});
+          held_.push_back({Piece::Kind::Segment, seg, index, nullptr});
           heldBytes_ += seg.size();
           if (auto size = fromServer_.literalSize()) {
             const auto info = fetch_.pendingLiteral();
@@ -570,12 +581,8 @@ void Session::processUpstream() {
             const bool whole = fetch_.malformed() || (info && info->kind == imap::LiteralKind::WholeMessage) ||
                                shorterThanAsked;
             if (whole && !captured_ && *size <= config_.maxMessageSize) {
-              capturing_ = true;
               captureSegment_ = index;
-              captureItem_ = info ? info->item : std::string("(unparsed FETCH)");
-              capture_.clear();
-              capture_.reserve(static_cast<std::size_t>(*size));
-              held_.push_back({Piece::Kind::Captured, {}, 0});
+              startCapture(*size, info ? info->item : std::string("(unparsed FETCH)"));
             } else {
               if (whole) {
                 ++stats_.unscannedTooLarge;
@@ -594,7 +601,7 @@ void Session::processUpstream() {
               }
               if (*size <= kHoldSmallLiteral && heldBytes_ + *size <= config_.maxMessageSize) {
                 holdingLiteral_ = true;  // e.g. a subject inside ENVELOPE: keep the response whole
-                held_.push_back({Piece::Kind::Bytes, {}, 0});
+                held_.push_back({Piece::Kind::Bytes, {}, 0, nullptr});
               } else if (captured_) {
                 // A second large literal after the captured message: cannot hold it.
                 return close("FETCH response with two large literals");
@@ -605,8 +612,15 @@ void Session::processUpstream() {
             }
           }
           if (ends && inFetch_) {
-            if (captured_ || capturing_) submitScan();
-            else {
+            if (captured_ || capturing_) {
+              scanPending_ = true;
+              scanStarted_ = lastKeepalive_ = std::chrono::steady_clock::now();
+              if (earlyReply_) {
+                auto reply = std::move(*earlyReply_);
+                earlyReply_.reset();
+                deliver(std::move(reply));
+              }
+            } else {
               flushHeld();
               clientMidMessage_ = false;
             }
@@ -625,8 +639,15 @@ void Session::processUpstream() {
       }
       case Ev::LiteralData: {
         const auto data = fromServer_.literalData();
-        if (capturing_) capture_.append(data);
-        else if (holdingLiteral_) {
+        if (capturing_) {
+          if (!capture_->append(data)) {
+            sessionLog().error("session client=%s cannot hold a message for scanning: %s", clientAddress_,
+                               capture_->error());
+            client_.out += "* BYE [UNAVAILABLE] the mail gateway cannot hold this message for scanning\r\n";
+            flush(client_);
+            return close("capture failed: " + capture_->error());
+          }
+        } else if (holdingLiteral_) {
           held_.back().bytes.append(data);
           heldBytes_ += data.size();
         } else sendToClient(data, false);
@@ -636,6 +657,7 @@ void Session::processUpstream() {
         if (capturing_) {
           capturing_ = false;
           captured_ = true;
+          capture_->finish();
         }
         holdingLiteral_ = false;
         break;
@@ -668,23 +690,38 @@ std::string Session::imapUrl() const {
   return imap::formatImapUrl(url);
 }
 
-void Session::submitScan() {
-  scanPending_ = true;
-  scanStarted_ = lastKeepalive_ = std::chrono::steady_clock::now();
+// The scan begins with the literal's first byte: the ICAP client reads the message while
+// it arrives, so scanning overlaps the download from the mail server.
+void Session::startCapture(std::uint64_t size, const std::string& item) {
+  capturing_ = true;
+  captureItem_ = item;
+  capture_ = std::make_shared<MessageBuffer>(config_.spillThreshold, config_.spillDir, static_cast<std::size_t>(size));
+  held_.push_back({Piece::Kind::Captured, {}, 0, nullptr});
+  earlyReply_.reset();
   ++stats_.scanned;
   ScanRequest request;
+  request.message = capture_;
   request.imapUrl = imapUrl();
   request.clientIp = clientAddress_;
   request.user = user_;
-  host_.scanAsync(std::move(request), std::move(capture_), weak_from_this(),
+  host_.scanAsync(std::move(request), weak_from_this(),
                   [](Session& s, ScanReply reply) { s.onScanDone(std::move(reply)); });
-  capture_.clear();
 }
 
 void Session::onScanDone(ScanReply reply) {
   if (closed_) return;
-  // Replaced: the notice; every other status: the original (SessionHost::scanAsync).
-  std::string content = std::move(reply.content);
+  if (!scanPending_) {
+    earlyReply_ = std::move(reply);  // delivered when the rest of the response is in
+    return;
+  }
+  deliver(std::move(reply));
+}
+
+void Session::deliver(ScanReply reply) {
+  // Replaced (and a PassedUnscanned that came back as a 200): the server's message;
+  // otherwise the original.
+  std::shared_ptr<const MessageBuffer> content = capture_;
+  if (reply.content) content = std::move(reply.content);
   std::string outcome;
   switch (reply.status) {
     case ScanStatus::Clean:
@@ -714,39 +751,74 @@ void Session::onScanDone(ScanReply reply) {
     spec.date = mime::rfc5322Date(std::time(nullptr));
     spec.extraHeaders.emplace_back("X-Imapav-Status", "dropped");
     spec.extraHeaders.emplace_back("X-Imapav-Reason", "no scanning server answered");
-    content = mime::buildNotice(content, spec);
+    // The notice keeps From/To/Subject...: the header is enough.
+    std::string head(std::min<std::size_t>(capture_->size(), kHeaderPrefix), '\0');
+    const long got = capture_->readAvailable(0, head.data(), head.size());
+    head.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
+    content = MessageBuffer::fromString(mime::buildNotice(head, spec));
   }
+  const std::size_t size = content->size();
   sessionLog().information("scan client=%s user=%s url=%s item=%s size=%z outcome=%s verdict=%s threats=\"%s\" server=%s ms=%Ld%s",
-                           clientAddress_, user_, imapUrl(), captureItem_, content.size(), outcome, reply.verdict,
+                           clientAddress_, user_, imapUrl(), captureItem_, size, outcome, reply.verdict,
                            reply.threats, reply.server, static_cast<Poco::Int64>(reply.elapsed.count() / 1000),
                            reply.failure.empty() ? std::string() : " failure=\"" + reply.failure + "\"");
 
-  // Emit the held response with corrected sizes.
+  // The held response with corrected sizes, sent as the client takes it.
   const auto sizeField = fetch_.rfc822Size();
   for (auto& piece : held_) {
-    switch (piece.kind) {
-      case Piece::Kind::Segment: {
-        std::string seg = std::move(piece.bytes);
-        if (sizeField && sizeField->segmentIndex == piece.segment) {
-          seg = imap::rewriteNumberAt(seg, sizeField->offset, sizeField->length, content.size());
-        }
-        if (piece.segment == captureSegment_) seg = imap::rewriteLiteralSize(seg, content.size());
-        client_.out += seg;
-        break;
+    if (piece.kind == Piece::Kind::Segment) {
+      if (sizeField && sizeField->segmentIndex == piece.segment) {
+        piece.bytes = imap::rewriteNumberAt(piece.bytes, sizeField->offset, sizeField->length, size);
       }
-      case Piece::Kind::Bytes: client_.out += piece.bytes; break;
-      case Piece::Kind::Captured: client_.out += content; break;
+      if (piece.segment == captureSegment_) piece.bytes = imap::rewriteLiteralSize(piece.bytes, size);
+    } else if (piece.kind == Piece::Kind::Captured) {
+      piece.body = content;
     }
+    delivery_.push_back(std::move(piece));
   }
   held_.clear();
   heldBytes_ = 0;
+  capture_.reset();
+  captured_ = false;
+  clientMidMessage_ = true;
+  deliveryOffset_ = 0;
+  deliverMore();
+}
+
+// Moves the next part of the delivery into the client's output while the client takes it
+// (called again on EPOLLOUT); when all is out, the relay resumes.
+void Session::deliverMore() {
+  while (!closed_ && !delivery_.empty() && client_.out.size() < kDeliveryChunk) {
+    Piece& piece = delivery_.front();
+    if (!piece.body) {
+      client_.out += piece.bytes;
+      delivery_.pop_front();
+      continue;
+    }
+    const std::size_t room = kDeliveryChunk - client_.out.size();
+    const std::size_t old = client_.out.size();
+    client_.out.resize(old + room);
+    const long n = piece.body->readAvailable(deliveryOffset_, client_.out.data() + old, room);
+    client_.out.resize(old + static_cast<std::size_t>(std::max(n, 0L)));
+    if (n < 0) {
+      sessionLog().error("session client=%s cannot read a held message back: %s", clientAddress_, piece.body->error());
+      return close("cannot read a held message back");
+    }
+    deliveryOffset_ += static_cast<std::size_t>(n);
+    if (n == 0) {  // the whole (complete) message is out
+      delivery_.pop_front();
+      deliveryOffset_ = 0;
+    }
+  }
+  flush(client_);
+  if (closed_ || !delivery_.empty()) return updateInterest(client_);
+  if (!scanPending_) return;
   clientMidMessage_ = false;
   scanPending_ = false;
-  captured_ = false;
   upstream_.readPaused = false;
-  flush(client_);
-  if (closed_) return;
+  if (inUpstream_) return;  // its loop goes on with what follows the response
   processUpstream();  // what arrived meanwhile (and, when stopping, the BYE once all is out)
+  if (closed_) return;
   if (upstream_.eof && client_.out.empty() && !scanPending_) close("server closed");
 }
 
@@ -795,6 +867,7 @@ void Session::tick(std::chrono::steady_clock::time_point now) {
 void Session::close(const std::string& why) {
   if (closed_) return;
   closed_ = true;
+  if (capture_) capture_->abort("session closed: " + why);  // frees the worker reading it
   for (Endpoint* ep : {&client_, &upstream_}) {
     if (ep->fd >= 0) {
       host_.reactor().remove(ep->fd);

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -76,6 +77,7 @@ class Session : public std::enable_shared_from_this<Session> {
     enum class Kind { Segment, Bytes, Captured } kind = Kind::Bytes;
     std::string bytes;
     std::size_t segment = 0;  // index of the segment in the response (Kind::Segment)
+    std::shared_ptr<const MessageBuffer> body;  // Captured, once delivered: the message to send
   };
 
   void onIo(Endpoint& ep, std::uint32_t events);
@@ -94,8 +96,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void inspectResponse(std::string_view segment);
   void sendToClient(std::string_view bytes, bool endsMessage);
   void flushHeld();
-  void submitScan();
+  void startCapture(std::uint64_t size, const std::string& item);
   void onScanDone(ScanReply reply);
+  void deliver(ScanReply reply);
+  void deliverMore();
   void byeIfIdle();
   bool readyForBye() const;
   std::string imapUrl() const;
@@ -127,11 +131,19 @@ class Session : public std::enable_shared_from_this<Session> {
   std::size_t segments_ = 0, captureSegment_ = 0;
   std::vector<Piece> held_;
   std::size_t heldBytes_ = 0;
-  std::string capture_;
+  // The message being captured: streamed to the scan while it arrives.
+  std::shared_ptr<MessageBuffer> capture_;
   std::string captureItem_;
+  std::optional<ScanReply> earlyReply_;  // the scan ended before the rest of the response came
 
-  // Scan in progress: upstream input waits.
+  // The held response is complete and waits for its scan, or is being delivered:
+  // upstream input waits.
   bool scanPending_ = false;
+  // The held response on its way to the client, sent as the client takes it, so a large
+  // message never sits whole in the output buffer.
+  std::deque<Piece> delivery_;
+  std::size_t deliveryOffset_ = 0;
+  bool inUpstream_ = false;  // processUpstream is on the stack
   std::chrono::steady_clock::time_point scanStarted_, lastKeepalive_;
 
   // What the session knows for logs and IMAP URLs. Never a password.
@@ -157,9 +169,9 @@ class SessionHost {
   // upstream connection (null for upstream.security = none).
   virtual std::shared_ptr<TlsContext> clientTls() const = 0;
   virtual std::shared_ptr<TlsContext> upstreamTls() const = 0;
-  // Runs the scan of message on a worker; done runs on the reactor thread, with
-  // reply.content set to the original message for every status but Replaced.
-  virtual void scanAsync(ScanRequest request, std::string message, std::weak_ptr<Session> session,
+  // Runs the scan of request.message on a worker (which may begin before the message is
+  // complete); done runs on the reactor thread.
+  virtual void scanAsync(ScanRequest request, std::weak_ptr<Session> session,
                          std::function<void(Session&, ScanReply)> done) = 0;
   virtual void sessionClosed(Session& session) = 0;
 };
