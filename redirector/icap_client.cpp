@@ -534,6 +534,7 @@ Attempt respmod(Connection& conn, const ScanRequest& r, const IcapClientOptions&
   sink.data = std::make_shared<MessageBuffer>(o.spillThreshold, o.spillDir);
   sink.limit = 2 * length + o.responseSlack;
   const int timeoutSec = static_cast<int>(o.timeout.count());
+  const auto started = Clock::now();
   const auto watch = watchdog.watch(conn.fd(), &message);
   const int status = ci_client_icapfilter(req, timeoutSec, reqh.get(), resh.get(), &src, readSource, &sink, writeSink);
   const bool overdue = watchdog.unwatch(watch);
@@ -541,7 +542,11 @@ Attempt respmod(Connection& conn, const ScanRequest& r, const IcapClientOptions&
     if (message.failed()) return {Outcome::MessageAborted, "message aborted: " + message.error()};
     if (sink.overflow) return {Outcome::Refused, "response larger than " + std::to_string(sink.limit) + " bytes"};
     if (sink.data->failed()) return {Outcome::Refused, "cannot hold the response: " + sink.data->error()};
-    if (overdue) return {Outcome::ServerFailed, "no answer within " + std::to_string(timeoutSec) + " s (timeout)"};
+    // libicapapi's own per-wait timeout may strike first, at about the same moment.
+    const auto completed = message.completedAt();
+    if (overdue || (completed && Clock::now() - std::max(*completed, started) >= o.timeout - std::chrono::milliseconds(200))) {
+      return {Outcome::ServerFailed, "no answer within " + std::to_string(timeoutSec) + " s (timeout)"};
+    }
     return {Outcome::ServerFailed, "connection closed, protocol error or a wait over " + std::to_string(timeoutSec) + " s"};
   }
   sink.data->finish();

@@ -722,6 +722,7 @@ void Session::deliver(ScanReply reply) {
   // otherwise the original.
   std::shared_ptr<const MessageBuffer> content = capture_;
   if (reply.content) content = std::move(reply.content);
+  if (capture_->spilled()) ++stats_.spilled;
   std::string outcome;
   switch (reply.status) {
     case ScanStatus::Clean:
@@ -878,10 +879,12 @@ void Session::close(const std::string& why) {
   const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
   sessionLog().information(
       "session client=%s user=%s bytes_in=%Lu bytes_out=%Lu scanned=%u clean=%u replaced=%u unscanned=%u failed=%u "
-      "unscanned_partial=%u unscanned_section=%u unscanned_upload=%u unscanned_too_large=%u duration_s=%Ld end=\"%s\"",
+      "unscanned_partial=%u unscanned_section=%u unscanned_upload=%u unscanned_too_large=%u spilled=%u duration_s=%Ld "
+      "end=\"%s\"",
       clientAddress_, user_, static_cast<Poco::UInt64>(stats_.bytesFromClient), static_cast<Poco::UInt64>(stats_.bytesToClient),
       stats_.scanned, stats_.clean, stats_.replaced, stats_.unscanned, stats_.failed, stats_.unscannedPartial,
-      stats_.unscannedSection, stats_.unscannedUpload, stats_.unscannedTooLarge, static_cast<Poco::Int64>(seconds), why);
+      stats_.unscannedSection, stats_.unscannedUpload, stats_.unscannedTooLarge, stats_.spilled,
+      static_cast<Poco::Int64>(seconds), why);
   host_.sessionClosed(*this);
 }
 

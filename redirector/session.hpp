@@ -30,6 +30,7 @@ struct SessionStats {
   std::uint64_t bytesFromClient = 0, bytesToClient = 0;
   unsigned scanned = 0, clean = 0, replaced = 0, unscanned = 0, failed = 0, unscannedPartial = 0,
            unscannedTooLarge = 0, unscannedSection = 0, unscannedUpload = 0;
+  unsigned spilled = 0;  // messages held in a temporary file rather than memory
 };
 
 class Session : public std::enable_shared_from_this<Session> {

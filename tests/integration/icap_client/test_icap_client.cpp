@@ -100,11 +100,14 @@ void writeAll(int fd, const std::string& s) {
   }
 }
 
-// Answers OPTIONS, then every RESPMOD with a 200 whose body is shorter than its
-// Content-Length claims (a server bug the client must not pass on as a message).
+// Answers OPTIONS, then every RESPMOD with a 200 whose body is either shorter than its
+// Content-Length claims (Lie: a server bug the client must not pass on as a message) or
+// trickles one byte every 100 ms for 30 s (Trickle: each wait is short, the whole is not).
+// headersSeen() tells whether a RESPMOD's headers arrived.
 class LyingServer {
  public:
-  LyingServer() : thread_([this] { run(); }) {}
+  enum class Mode { Lie, Trickle };
+  explicit LyingServer(Mode mode = Mode::Lie) : mode_(mode), thread_([this] { run(); }) {}
   ~LyingServer() {
     stop_ = true;
     thread_.join();
@@ -134,17 +137,36 @@ class LyingServer {
              "ICAP/1.0 200 OK\r\nMethods: RESPMOD\r\nISTag: \"lying\"\r\nMax-Connections: 3\r\n"
              "Options-TTL: 60\r\nEncapsulated: null-body=0\r\n\r\n");
     for (;;) {
-      const std::string req = readUntil(fd, "\r\n0\r\n\r\n");
+      std::string req = readUntil(fd, "\r\n\r\n");
       if (!contains(req, "RESPMOD")) return;
+      headersSeen_ = true;
+      if (!contains(req, "\r\n0\r\n\r\n")) req += readUntil(fd, "\r\n0\r\n\r\n");
       {
         const std::lock_guard lock(mutex_);
         last_ = req;
       }
       const std::string http = "HTTP/1.1 200 OK\r\nContent-Type: message/rfc822\r\nContent-Length: 1000\r\n\r\n";
-      writeAll(fd, "ICAP/1.0 200 OK\r\nISTag: \"lying\"\r\nEncapsulated: res-hdr=0, res-body=" +
-                       std::to_string(http.size()) + "\r\n\r\n" + http + "a\r\nshort body\r\n0\r\n\r\n");
+      const std::string head = "ICAP/1.0 200 OK\r\nISTag: \"lying\"\r\nEncapsulated: res-hdr=0, res-body=" +
+                               std::to_string(http.size()) + "\r\n\r\n" + http;
+      if (mode_ == Mode::Lie) {
+        writeAll(fd, head + "a\r\nshort body\r\n0\r\n\r\n");
+        continue;
+      }
+      writeAll(fd, head);
+      for (int i = 0; i < 300 && !stop_; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        if (::send(fd, "1\r\nx\r\n", 6, MSG_NOSIGNAL) != 6) return;
+      }
+      return;
     }
   }
+
+ public:
+  bool headersSeen() const { return headersSeen_; }
+
+ private:
+  Mode mode_;
+  std::atomic<bool> headersSeen_{false};
 
   SilentListener listener_;
   mutable std::mutex mutex_;
@@ -342,6 +364,61 @@ BOOST_AUTO_TEST_CASE(server_that_never_answers_times_out) {
   BOOST_TEST(contains(r.failure, name(silent.port())));
   BOOST_TEST(r.elapsed >= std::chrono::microseconds(900ms));  // it did wait for the answer
   BOOST_TEST(r.elapsed < std::chrono::microseconds(10s));
+}
+
+BOOST_AUTO_TEST_CASE(trickling_answer_is_cut_at_the_deadline) {
+  // libicapapi's timeout is per wait: one byte every 100 ms would keep it happy for 30 s.
+  LyingServer trickler(LyingServer::Mode::Trickle);
+  IcapClient client(options({url(trickler.port())}, 2s));
+  const auto r = client.scan(request(cleanMessage()));
+  BOOST_TEST((r.status == ScanStatus::Failed));
+  BOOST_TEST_MESSAGE(r.failure);
+  BOOST_TEST(contains(r.failure, "no answer within 2 s (timeout)"));
+  BOOST_TEST(r.elapsed >= std::chrono::microseconds(2s));
+  BOOST_TEST(r.elapsed < std::chrono::microseconds(10s));
+  BOOST_TEST(!healthOf(client, trickler.port()).up);
+}
+
+BOOST_AUTO_TEST_CASE(message_is_streamed_to_the_server_while_it_arrives) {
+  LyingServer server;  // records when a request's headers arrive
+  IcapClient client(options({url(server.port())}, 5s));
+  const std::string msg = cleanMessage("streamed", 50000);
+  auto buffer = std::make_shared<MessageBuffer>(1U << 20U, "/tmp", msg.size());
+  buffer->append(msg.substr(0, 1000));
+  bool seenBeforeEnd = false;
+  std::thread writer([&] {
+    // The rest comes only once the server has the request (or after 5 s: a failure).
+    for (int i = 0; i < 500 && !server.headersSeen(); ++i) std::this_thread::sleep_for(10ms);
+    seenBeforeEnd = server.headersSeen();
+    buffer->append(msg.substr(1000));
+    buffer->finish();
+  });
+  ScanRequest req = request(msg);
+  req.message = buffer;
+  client.scan(req);  // the liar's answer is wrong: what counts is what it received, when
+  writer.join();
+  BOOST_TEST(seenBeforeEnd);
+  BOOST_TEST(contains(server.lastRequest(), msg.substr(40000, 100)));
+}
+
+BOOST_AUTO_TEST_CASE(aborted_message_fails_without_blaming_the_server) {
+  IcapdFixture f;
+  IcapClient client(options({url(f.port())}, 5s));
+  const std::string msg = cleanMessage("abandoned", 50000);
+  auto buffer = std::make_shared<MessageBuffer>(1U << 20U, "/tmp", msg.size());
+  buffer->append(msg.substr(0, 20000));
+  std::thread writer([&] {
+    std::this_thread::sleep_for(200ms);
+    buffer->abort("client closed");
+  });
+  ScanRequest req = request(msg);
+  req.message = buffer;
+  const auto r = client.scan(req);
+  writer.join();
+  BOOST_TEST((r.status == ScanStatus::Failed));
+  BOOST_TEST(contains(r.failure, "message aborted: client closed"));
+  BOOST_TEST(healthOf(client, f.port()).up);
+  BOOST_TEST((client.scan(request(msg)).status == ScanStatus::Clean));  // and it still serves
 }
 
 BOOST_AUTO_TEST_CASE(truncated_answer_is_a_failure_not_content) {

@@ -217,6 +217,55 @@ BOOST_AUTO_TEST_CASE(a_dead_icap_server_is_skipped_for_the_next_one) {
   checkMailbox(f, dir, f.fetchAll(f.port(), dir));
 }
 
+BOOST_AUTO_TEST_CASE(large_messages_go_through_unlinked_files_and_arrive_whole) {
+  TempDir spill;
+  RedirectorFixture f(mailbox(), Settings{{"scan.spill_threshold", "16k"}, {"scan.spill_dir", spill.path()}});
+  for (const bool batch : {false, true}) {
+    BOOST_TEST_CONTEXT("batch " << batch) {
+      const std::string dir = f.dovecot.dir().file(batch ? "spill-batch" : "spill");
+      checkMailbox(f, dir, f.fetchAll(f.port(), dir, batch ? std::vector<std::string>{"--batch"} : std::vector<std::string>{}));
+    }
+  }
+  BOOST_TEST(std::filesystem::is_empty(spill.path()));  // never a name on disk
+  f.stop();
+  // The 150 KB message went through a file, once per fetch.
+  const auto log = f.log();
+  unsigned long spilled = 0;
+  const std::regex re("spilled=(\\d+)");
+  for (std::sregex_iterator it(log.begin(), log.end(), re), end; it != end; ++it) spilled += std::stoul((*it)[1]);
+  BOOST_TEST(spilled == 2ul);
+}
+
+BOOST_AUTO_TEST_CASE(an_unusable_spill_directory_stops_the_start) {
+  TempDir dir;
+  const std::string conf = dir.file("redirector.conf");
+  writeFile(conf, "imap.listen = 127.0.0.1:" + std::to_string(freePort()) +
+                      "\nupstream.address = 127.0.0.1:1\nicap.servers = icap://127.0.0.1:1/avscan\n"
+                      "scan.spill_dir = " + dir.file("missing") + "\n");
+  const auto r = runCommand({std::string(IMAPAV_BINARY_DIR) + "/redirector/imapav-redirector", "--config", conf}, 20s);
+  BOOST_TEST(r.exitCode == 78);  // EX_CONFIG
+  BOOST_TEST(contains(r.output, "scan.spill_dir: cannot create temporary file in " + dir.file("missing")));
+}
+
+BOOST_AUTO_TEST_CASE(an_icap_server_slower_than_the_timeout_is_given_up) {
+  SlowIcap slow("8");
+  RedirectorFixture f(mailbox(), Settings{{"icap.servers", slow.url()}, {"icap.timeout", "2"}, {"fail_mode", "drop"}});
+  const std::string out = f.dovecot.dir().file("given-up.eml");
+  const auto started = std::chrono::steady_clock::now();
+  const auto r = runCommand({"python3", std::string(IMAPAV_SOURCE_DIR) + "/tests/integration/clients/imap_session.py",
+                             "--port", std::to_string(f.port()), "--user", "bob", "--password", DovecotFixture::kPassword,
+                             "--uid", "1", "--out", out},
+                            60s);
+  const auto took = std::chrono::steady_clock::now() - started;
+  BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output + f.log());
+  const auto got = readFile(out);
+  BOOST_TEST(contains(got, "X-Imapav-Status: dropped"));
+  BOOST_TEST(!contains(got, "quick brown fox"));
+  BOOST_TEST((took < 7s));  // the 2 s deadline, not the server's 8 s
+  f.stop();
+  BOOST_TEST(contains(f.log(), "(timeout)"));
+}
+
 BOOST_AUTO_TEST_CASE(a_client_waiting_for_a_slow_scan_gets_keepalives_and_others_are_served) {
   // An ICAP server that takes 3.5 s per message; keep-alives every second.
   SlowIcap slow("3.5");
