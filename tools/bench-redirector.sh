@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Benchmark: fetching mail directly from Dovecot versus through imapav-redirector (which
-# has imapav-icapd scan every message), next to imapav-icapd scanning the same sizes alone,
-# plus the redirector's memory for many idle sessions. Builds what it needs, starts a
-# private Dovecot, imapav-icapd and imapav-redirector on free loopback ports in a temporary
-# directory, runs the cases interleaved, prints a table, and stops everything on exit.
+# has imapav-icapd scan every message), over plain IMAP and over implicit TLS, next to
+# imapav-icapd scanning the same sizes alone, plus the redirector's memory for many idle
+# sessions. Builds what it needs, starts a private Dovecot (plain and IMAPS listeners),
+# imapav-icapd and two imapav-redirectors (plain, and TLS on both sides) on free loopback
+# ports in a temporary directory, runs the cases interleaved, prints a table, and stops
+# everything on exit.
 # See tools/bench/README.md ("IMAP redirector benchmark").
 #
 # Environment (all optional):
@@ -12,12 +14,14 @@
 #   IMAPAV_BENCH_SECONDS      measured seconds per large-message run (default: 5)
 #   IMAPAV_BENCH_ROUNDS       rounds over all cases          (default: 2; order reversed each round)
 #   IMAPAV_BENCH_LARGE_SIZE   large message bytes            (default: 5000000)
-#   IMAPAV_BENCH_LARGE_COUNT  distinct large messages        (default: 120; each redirector run gets
-#                             its own share, so nothing is fetched twice through the scanner)
+#   IMAPAV_BENCH_LARGE_COUNT  distinct large messages        (default: 120, 240 with TLS; each
+#                             redirector run gets its own share, so nothing is fetched twice
+#                             through the scanner)
 #   IMAPAV_BENCH_SMALL_SIZE   small message bytes            (default: 10000)
 #   IMAPAV_BENCH_SMALL_COUNT  small messages fetched per run (default: 600)
 #   IMAPAV_BENCH_CONNS        connections for small messages (default: "1 4")
 #   IMAPAV_BENCH_SESSIONS     idle sessions for the memory figure (default: 2000; 0 skips it)
+#   IMAPAV_BENCH_TLS=0        plain IMAP only (default 1: also direct-tls and redirector-tls)
 #   IMAPAV_BENCH_SIGNATURES   signature directory            (default: <repo>/tests/data/signatures)
 #   IMAPAV_BENCH_KEEP=1       keep the temporary directory (configs, logs, raw results)
 # Quick run: IMAPAV_BENCH_SECONDS=2 IMAPAV_BENCH_ROUNDS=1 IMAPAV_BENCH_SESSIONS=200 tools/bench-redirector.sh
@@ -29,7 +33,11 @@ BUILD=${IMAPAV_BENCH_BUILD:-$ROOT/build-bench}
 RUN_SECONDS=${IMAPAV_BENCH_SECONDS:-5}
 ROUNDS=${IMAPAV_BENCH_ROUNDS:-2}
 LARGE_SIZE=${IMAPAV_BENCH_LARGE_SIZE:-5000000}
-LARGE_COUNT=${IMAPAV_BENCH_LARGE_COUNT:-120}
+TLS=${IMAPAV_BENCH_TLS:-1}
+[[ $TLS == 0 || $TLS == 1 ]] || { printf 'bench-redirector.sh: IMAPAV_BENCH_TLS must be 0 or 1\n' >&2; exit 1; }
+# Redirector runs per case and round (plain, and TLS): each needs its own large messages.
+REDIR_TARGETS=$((1 + TLS))
+LARGE_COUNT=${IMAPAV_BENCH_LARGE_COUNT:-$((120 * REDIR_TARGETS))}
 SMALL_SIZE=${IMAPAV_BENCH_SMALL_SIZE:-10000}
 SMALL_COUNT=${IMAPAV_BENCH_SMALL_COUNT:-600}
 CONNS=${IMAPAV_BENCH_CONNS:-"1 4"}
@@ -93,10 +101,15 @@ fi
 # Message pools. Dovecot has no scanner, so direct runs may reuse messages; every
 # redirector run gets UIDs no earlier run fetched, because imapav-icapd's libclamav caches
 # clean results by hash for its whole lifetime. One mailbox (user) per size.
+# With TLS each round has two redirector runs per case: the large pool is split into
+# ROUNDS x REDIR_TARGETS shares, and the small pool holds the messages and warm-ups
+# (2 per connection) of every small redirector run.
 NCONNS=$(wc -w <<<"$CONNS")
-SMALL_TOTAL=$((SMALL_COUNT * NCONNS * ROUNDS + 64))
-LARGE_SHARE=$((LARGE_COUNT / ROUNDS))
-((LARGE_SHARE >= 2)) || die "IMAPAV_BENCH_LARGE_COUNT must give at least 2 messages per round"
+CONNS_SUM=0
+for n in $CONNS; do CONNS_SUM=$((CONNS_SUM + n)); done
+SMALL_TOTAL=$((ROUNDS * REDIR_TARGETS * (SMALL_COUNT * NCONNS + 2 * CONNS_SUM) + 64))
+LARGE_SHARE=$((LARGE_COUNT / (ROUNDS * REDIR_TARGETS)))
+((LARGE_SHARE >= 2)) || die "IMAPAV_BENCH_LARGE_COUNT must give at least 2 messages per redirector run"
 chmod 0755 "$WORK"
 mkdir -p "$WORK/run" "$WORK/state" "$WORK/mail" "$WORK/log"
 t0=$SECONDS
@@ -106,12 +119,47 @@ chown -R nobody:"$(id -gn nobody)" "$WORK/mail"
 GEN_SECONDS=$((SECONDS - t0))
 
 # --- servers ------------------------------------------------------------------------------
-DOVECOT_PORT=$(free_port)
-ICAPD_PORT=$(free_port)
-REDIR_PORT=$(free_port)
-while [[ $ICAPD_PORT == "$DOVECOT_PORT" ]]; do ICAPD_PORT=$(free_port); done
-while [[ $REDIR_PORT == "$DOVECOT_PORT" || $REDIR_PORT == "$ICAPD_PORT" ]]; do REDIR_PORT=$(free_port); done
+USED_PORTS=" "
+new_port() {  # new_port VAR: sets VAR to a free port that differs from the earlier ones
+  local p
+  p=$(free_port)
+  while [[ $USED_PORTS == *" $p "* ]]; do p=$(free_port); done
+  USED_PORTS+="$p "
+  printf -v "$1" '%s' "$p"
+}
+new_port DOVECOT_PORT
+new_port ICAPD_PORT
+new_port REDIR_PORT
+DOVECOT_TLS_PORT=0  # 0: Dovecot opens no IMAPS listener
+if ((TLS)); then
+  new_port DOVECOT_TLS_PORT
+  new_port REDIR_TLS_PORT
+fi
 
+# A throw-away CA and a server certificate for 127.0.0.1 (as tests/support/tls_certs.cpp;
+# EC P-256: generated in milliseconds). Dovecot and the TLS redirector both serve it; the
+# redirector verifies Dovecot's against the CA, and the client verifies both.
+CERTS=$WORK/tls
+if ((TLS)); then
+  mkdir -p "$CERTS"
+  newkey=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  printf '%s\n' "subjectAltName=IP:127.0.0.1" "basicConstraints=critical,CA:FALSE" \
+    "keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth" \
+    "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid" >"$CERTS/server.ext"
+  {
+    openssl req -x509 "${newkey[@]}" -keyout "$CERTS/ca.key" -out "$CERTS/ca.pem" -days 30 \
+      -subj "/CN=imapav bench CA" -addext "basicConstraints=critical,CA:TRUE" \
+      -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+      openssl req "${newkey[@]}" -keyout "$CERTS/server.key" -out "$CERTS/server.csr" -subj "/CN=127.0.0.1" &&
+      openssl x509 -req -in "$CERTS/server.csr" -CA "$CERTS/ca.pem" -CAkey "$CERTS/ca.key" -set_serial 2 \
+        -days 30 -extfile "$CERTS/server.ext" -out "$CERTS/server.pem"
+  } >"$WORK/log/openssl.log" 2>&1 || { cat "$WORK/log/openssl.log" >&2; die "openssl could not make the test certificates"; }
+  DOVECOT_SSL="ssl = yes
+ssl_cert = <$CERTS/server.pem
+ssl_key = <$CERTS/server.key"
+else
+  DOVECOT_SSL="ssl = no"
+fi
 
 # One imap process per session (Dovecot's default); the limits make room for the idle
 # sessions, all from one user and one address.
@@ -123,7 +171,7 @@ listen = 127.0.0.1
 base_dir = $WORK/run
 state_dir = $WORK/state
 log_path = $WORK/log/dovecot.log
-ssl = no
+$DOVECOT_SSL
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:$WORK/mail/%u
@@ -147,7 +195,9 @@ service imap-login {
     port = $DOVECOT_PORT
   }
   inet_listener imaps {
-    port = 0
+    address = 127.0.0.1
+    port = $DOVECOT_TLS_PORT
+    ssl = yes
   }
   chroot =
   service_count = 0
@@ -184,10 +234,28 @@ icap.servers = icap://127.0.0.1:$ICAPD_PORT/avscan
 icap.timeout = 120s
 fail_mode = drop
 EOF
+# The TLS one: implicit TLS towards the client and towards Dovecot (whose certificate it
+# verifies), otherwise the same.
+if ((TLS)); then
+  cat >"$WORK/imapav-redirector-tls.conf" <<EOF
+# Generated by tools/bench-redirector.sh. Everything not set here is the redirector's default.
+imaps.listen = 127.0.0.1:$REDIR_TLS_PORT
+tls.certificate = $CERTS/server.pem
+tls.private_key = $CERTS/server.key
+upstream.address = 127.0.0.1:$DOVECOT_TLS_PORT
+upstream.security = tls
+upstream.ca_file = $CERTS/ca.pem
+icap.servers = icap://127.0.0.1:$ICAPD_PORT/avscan
+icap.timeout = 120s
+fail_mode = drop
+EOF
+fi
 
 setsid "$DOVECOT" -F -c "$WORK/dovecot.conf" >"$WORK/log/dovecot.out" 2>&1 </dev/null &
-SERVER_PIDS+=("$!")
-wait_port "$DOVECOT_PORT" "$!" dovecot "$WORK/log/dovecot.log"
+DOVECOT_PID=$!
+SERVER_PIDS+=("$DOVECOT_PID")
+wait_port "$DOVECOT_PORT" "$DOVECOT_PID" dovecot "$WORK/log/dovecot.log"
+((TLS)) && wait_port "$DOVECOT_TLS_PORT" "$DOVECOT_PID" "dovecot (imaps)" "$WORK/log/dovecot.log"
 setsid "$ICAPD" --config "$WORK/imapav-icapd.conf" >"$WORK/log/imapav-icapd.log" 2>&1 </dev/null &
 ICAPD_PID=$!
 SERVER_PIDS+=("$ICAPD_PID")
@@ -196,22 +264,39 @@ setsid "$REDIRECTOR" --config "$WORK/imapav-redirector.conf" >"$WORK/log/imapav-
 REDIR_PID=$!
 SERVER_PIDS+=("$REDIR_PID")
 wait_port "$REDIR_PORT" "$REDIR_PID" imapav-redirector "$WORK/log/imapav-redirector.log"
+REDIR_TLS_PID=""
+if ((TLS)); then
+  setsid "$REDIRECTOR" --config "$WORK/imapav-redirector-tls.conf" >"$WORK/log/imapav-redirector-tls.log" 2>&1 </dev/null &
+  REDIR_TLS_PID=$!
+  SERVER_PIDS+=("$REDIR_TLS_PID")
+  wait_port "$REDIR_TLS_PORT" "$REDIR_TLS_PID" "imapav-redirector (tls)" "$WORK/log/imapav-redirector-tls.log"
+fi
 
 ICAPD_URL=127.0.0.1:$ICAPD_PORT/avscan
-fetch() {  # fetch PORT USER LABEL ARGS...: one result line
-  local port=$1 user=$2 label=$3
+fetch() {  # fetch PORT USER LABEL ARGS...: one result line (LABEL *-tls: over implicit TLS)
+  local port=$1 user=$2 label=$3 tls=()
   shift 3
-  python3 "$CLIENT" fetch --port "$port" --user "$user" --password "$PASSWORD" --label "$label" "$@"
+  [[ $label == *-tls ]] && tls=(--tls --ca-file "$CERTS/ca.pem")
+  python3 "$CLIENT" fetch --port "$port" --user "$user" --password "$PASSWORD" --label "$label" "${tls[@]}" "$@"
 }
 
 # Dovecot indexes each mailbox on its first SELECT: do it now, outside any timed run.
 fetch "$DOVECOT_PORT" large index --uids 1:1 --all >/dev/null || die "first fetch from Dovecot failed"
 fetch "$DOVECOT_PORT" small index --uids 1:1 --all >/dev/null || die "first fetch from Dovecot failed"
+if ((TLS)); then  # a certificate or TLS set-up problem stops us here, before any timed run
+  fetch "$DOVECOT_TLS_PORT" small index-tls --uids 1:1 --all >/dev/null || die "first fetch from Dovecot over TLS failed"
+fi
 
 log "imapav redirector benchmark: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), open files limit $NOFILE"
 log "  dovecot $("$DOVECOT" --version | cut -d' ' -f1) 127.0.0.1:$DOVECOT_PORT   imapav-icapd icap://$ICAPD_URL   imapav-redirector 127.0.0.1:$REDIR_PORT"
+if ((TLS)); then
+  log "  TLS: dovecot imaps 127.0.0.1:$DOVECOT_TLS_PORT, a second imapav-redirector imaps 127.0.0.1:$REDIR_TLS_PORT with"
+  log "       upstream.security = tls to it; certificates verified against a throw-away CA ($(openssl version | cut -d' ' -f1-2));"
+  log "       the client is python3's ssl. *-tls runs: the same cases, over implicit TLS"
+fi
 log "  large: $LARGE_COUNT distinct messages of $LARGE_SIZE bytes (UID FETCH n BODY.PEEK[], 1 connection, ${RUN_SECONDS}s per run);"
-log "         each redirector run fetches from its own $LARGE_SHARE UIDs, so libclamav's cache of clean results never hits"
+log "         each redirector run$( ((TLS)) && printf ' (plain or TLS)') fetches from its own $LARGE_SHARE UIDs, so libclamav's cache of clean"
+log "         results never hits"
 log "         (a redirector run that runs out wraps around and reports repeats/laps > 1: those may be cache hits;"
 log "         direct runs cycle through all $LARGE_COUNT freely: Dovecot does not scan, its repeats change nothing)"
 log "  small: $SMALL_TOTAL distinct messages of $SMALL_SIZE bytes; each run fetches $SMALL_COUNT of them once, split over"
@@ -246,25 +331,40 @@ cpu_ms() {  # cpu_ms PID: user + system CPU time of the process (all its threads
   awk -v t="$TICK" '{print int(($14 + $15) * 1000 / t)}' "/proc/$1/stat"
 }
 run_case() {  # run_case ROUND KIND TARGET CONNS
-  local round=$1 kind=$2 target=$3 n=$4 line rc=0 first last size r0 i0
-  r0=$(cpu_ms "$REDIR_PID") i0=$(cpu_ms "$ICAPD_PID")
+  local round=$1 kind=$2 target=$3 n=$4 line rc=0 first last size r0 i0 port slot
+  # The redirector whose CPU and scan log lines count: the TLS one for the *-tls targets.
+  local rpid=$REDIR_PID rlog=$WORK/log/imapav-redirector.log
+  if [[ $target == *-tls ]]; then
+    rpid=$REDIR_TLS_PID rlog=$WORK/log/imapav-redirector-tls.log
+  fi
+  case $target in
+    direct) port=$DOVECOT_PORT ;;
+    direct-tls) port=$DOVECOT_TLS_PORT ;;
+    redirector) port=$REDIR_PORT ;;
+    redirector-tls) port=$REDIR_TLS_PORT ;;
+  esac
+  r0=$(cpu_ms "$rpid") i0=$(cpu_ms "$ICAPD_PID")
   local log0
-  log0=$(wc -l <"$WORK/log/imapav-redirector.log")
+  log0=$(wc -l <"$rlog")
   if [[ $kind == large ]]; then
     size=$LARGE_SIZE
-    first=$(((round - 1) * LARGE_SHARE + 1)) last=$((round * LARGE_SHARE))
+    # Large share number: round by round, the plain redirector's run before the TLS one's.
+    slot=$(((round - 1) * REDIR_TARGETS))
+    [[ $target == redirector-tls ]] && slot=$((slot + 1))
+    first=$((slot * LARGE_SHARE + 1)) last=$(((slot + 1) * LARGE_SHARE))
     case $target in
-      direct) line=$(fetch "$DOVECOT_PORT" large direct --uids "1:$LARGE_COUNT" --seconds "$RUN_SECONDS" --warmup 1 --verify first) || rc=$? ;;
-      redirector) line=$(fetch "$REDIR_PORT" large redirector --uids "$first:$last" --seconds "$RUN_SECONDS" --warmup 1 --verify first) || rc=$? ;;
+      direct*) line=$(fetch "$port" large "$target" --uids "1:$LARGE_COUNT" --seconds "$RUN_SECONDS" --warmup 1 --verify first) || rc=$? ;;
+      redirector*) line=$(fetch "$port" large "$target" --uids "$first:$last" --seconds "$RUN_SECONDS" --warmup 1 --verify first) || rc=$? ;;
     esac
   else
     size=$SMALL_SIZE
     case $target in
-      direct) line=$(fetch "$DOVECOT_PORT" small direct --uids "1:$((SMALL_COUNT + 2 * n))" --connections "$n" --all --warmup 2) || rc=$? ;;
-      redirector)
+      direct*) line=$(fetch "$port" small "$target" --uids "1:$((SMALL_COUNT + 2 * n))" --connections "$n" --all --warmup 2) || rc=$? ;;
+      redirector*)
         first=$SMALL_NEXT last=$((SMALL_NEXT + SMALL_COUNT + 2 * n - 1))
         SMALL_NEXT=$((last + 1))
-        line=$(fetch "$REDIR_PORT" small redirector --uids "$first:$last" --connections "$n" --all --warmup 2) || rc=$? ;;
+        ((last <= SMALL_TOTAL)) || die "internal: small pool too small ($last > $SMALL_TOTAL)"
+        line=$(fetch "$port" small "$target" --uids "$first:$last" --connections "$n" --all --warmup 2) || rc=$? ;;
     esac
   fi
   if [[ $target == icapd ]]; then
@@ -280,13 +380,13 @@ run_case() {  # run_case ROUND KIND TARGET CONNS
     FAILED=1
     log "  FAILED ($kind $target $n): ${line:-no output}"
   fi
-  # CPU the redirector and imapav-icapd used during the run (warm-up included).
-  line="$line cpu_redirector_ms=$(($(cpu_ms "$REDIR_PID") - r0)) cpu_icapd_ms=$(($(cpu_ms "$ICAPD_PID") - i0))"
+  # CPU the (plain or TLS) redirector and imapav-icapd used during the run (warm-up included).
+  line="$line cpu_redirector_ms=$(($(cpu_ms "$rpid") - r0)) cpu_icapd_ms=$(($(cpu_ms "$ICAPD_PID") - i0))"
   # The ICAP round trip of this run's own messages, as the redirector logged it (ms=).
-  if [[ $target == redirector ]]; then
+  if [[ $target == redirector* ]]; then
     line="$line $(awk -v from="$log0" 'NR > from && / scan client=/ {
         for (i = 1; i <= NF; i++) if ($i ~ /^ms=/) { s += substr($i, 4); n++ } }
-      END { printf "scans_logged=%d scan_ms_logged=%.2f", n, n ? s / n : 0 }' "$WORK/log/imapav-redirector.log")"
+      END { printf "scans_logged=%d scan_ms_logged=%.2f", n, n ? s / n : 0 }' "$rlog")"
   fi
   log "  $kind $line"
   printf '%s kind=%s n=%s round=%s\n' "$line" "$kind" "$n" "$round" >>"$RESULTS"
@@ -294,8 +394,13 @@ run_case() {  # run_case ROUND KIND TARGET CONNS
 
 log ""
 log "runs:"
-cases=("large direct 1" "large redirector 1" "large icapd 1")
-for n in $CONNS; do cases+=("small direct $n" "small redirector $n" "small icapd $n"); done
+TARGETS="direct redirector"
+((TLS)) && TARGETS+=" direct-tls redirector-tls"
+cases=()
+for t in $TARGETS icapd; do cases+=("large $t 1"); done
+for n in $CONNS; do
+  for t in $TARGETS icapd; do cases+=("small $t $n"); done
+done
 for ((round = 1; round <= ROUNDS; round++)); do
   if ((round % 2 == 1)); then
     for c in "${cases[@]}"; do run_case "$round" $c; done
@@ -306,7 +411,7 @@ done
 
 # --- table --------------------------------------------------------------------------------
 # Ratios are taken per round between runs that ran next to each other, then averaged.
-awk -v conns="$CONNS" -v rounds="$ROUNDS" '
+awk -v conns="$CONNS" -v rounds="$ROUNDS" -v targets="$TARGETS icapd" -v tls="$TLS" '
   function val(key,   i, kv) {
     for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) return kv[2] }
     return ""
@@ -324,19 +429,25 @@ awk -v conns="$CONNS" -v rounds="$ROUNDS" '
     msgs[key] += cnt; cpur[key] += val("cpu_redirector_ms"); cpui[key] += val("cpu_icapd_ms")
   }
   function mean(a, key) { return runs[key] ? a[key] / runs[key] : 0 }
-  # Mean over rounds of f(direct, redirector, icapd) for one kind and connection count.
-  function paired(k, n, what,   r, d, x, s, v, sum2, cnt, lo, hi) {
+  # Mean over rounds of a ratio for one kind and connection count. sfx "" compares the plain
+  # runs, "-tls" the TLS ones (both against the same icapd-alone run); "tlsd" and "tlsr" are
+  # direct-tls/direct and redirector-tls/redirector.
+  function paired(k, n, what, sfx,   r, d, x, s, v, tg, sum2, cnt, lo, hi) {
     cnt = 0
     for (r = 1; r <= rounds; r++) {
-      d = R[k, n, "direct", r]; x = R[k, n, "redirector", r]; s = R[k, n, "icapd", r]
+      d = R[k, n, "direct" sfx, r]; x = R[k, n, "redirector" sfx, r]; s = R[k, n, "icapd", r]
+      if (what == "tlsd" || what == "tlsr") {
+        tg = (what == "tlsd") ? "direct" : "redirector"
+        d = R[k, n, tg, r]; x = R[k, n, tg "-tls", r]
+      }
       if (d <= 0 || x <= 0) continue
-      if (what == "rd") v = x / d
+      if (what == "rd" || what == "tlsd" || what == "tlsr") v = x / d
       else if (what == "ri") { if (s <= 0) continue; v = x / s }
       else if (what == "ov") {  # direct time / (redirector time - scan time alone), per message
         if (s <= 0 || 1 / x - 1 / s <= 0) continue
         v = (1 / d) / (1 / x - 1 / s)
       } else {  # the same with the scan time the redirector logged for these very messages
-        s = L[k, n, "redirector", r] / 1000
+        s = L[k, n, "redirector" sfx, r] / 1000
         if (n != 1 || s <= 0 || 1 / x - s <= 0) continue
         v = (1 / d) / (1 / x - s)
       }
@@ -349,38 +460,54 @@ awk -v conns="$CONNS" -v rounds="$ROUNDS" '
   }
   function ms(k, n, t,   v) { v = mean(sum, k SUBSEP n SUBSEP t); return v > 0 ? 1000 / v : 0 }
   END {
-    nc = split(conns, C, " ")
-    split("large small", K, " "); split("direct redirector icapd", T, " ")
-    printf "\n%-6s %-5s %-11s %9s %8s %9s  %-16s %-22s %s\n", "kind", "conns", "target", "msg/s", "MB/s", "ms/msg", "CPU ms/msg r+i", "msg/s per round", "repeats (laps)"
-    for (i = 1; i <= 2; i++) for (j = 1; j <= nc; j++) for (t = 1; t <= 3; t++) {
+    nc = split(conns, C, " "); nt = split(targets, T, " ")
+    split("large small", K, " ")
+    printf "\n%-6s %-5s %-14s %9s %8s %9s  %-16s %-22s %s\n", "kind", "conns", "target", "msg/s", "MB/s", "ms/msg", "CPU ms/msg r+i", "msg/s per round", "repeats (laps)"
+    for (i = 1; i <= 2; i++) for (j = 1; j <= nc; j++) for (t = 1; t <= nt; t++) {
       n = (K[i] == "large") ? 1 : C[j]
       if (K[i] == "large" && j > 1) continue
       key = K[i] SUBSEP n SUBSEP T[t]
       if (!runs[key]) continue
       cpu = msgs[key] ? sprintf("%.2f+%.2f", cpur[key] / msgs[key], cpui[key] / msgs[key]) : "n/a"
-      printf "%-6s %-5s %-11s %9.2f %8.2f %9.3f  %-16s %-22s %s\n", K[i], n, T[t], mean(sum, key), mean(mb, key), \
+      printf "%-6s %-5s %-14s %9.2f %8.2f %9.3f  %-16s %-22s %s\n", K[i], n, T[t], mean(sum, key), mean(mb, key), \
         ms(K[i], n, T[t]), cpu, "[" list[key] "]", (T[t] == "icapd") ? "unique per request" : sprintf("%d (%.2f)", rep[key], laps[key])
     }
-    printf "\nratios (mean of per-round ratios, min-max):\n"
-    printf "  %-6s %-5s %-19s %-23s %-26s %s\n", "kind", "conns", "redirector/direct", "redirector/icapd-alone", "direct/(redir-scan alone)", "direct/(redir-scan logged)"
-    for (i = 1; i <= 2; i++) for (j = 1; j <= nc; j++) {
+    printf "\nratios (mean of per-round ratios, min-max)%s:\n", tls ? "; imap tls: redirector-tls against direct-tls" : ""
+    printf "  %-6s %-5s %-5s %-19s %-23s %-26s %s\n", "kind", "conns", "imap", "redirector/direct", "redirector/icapd-alone", "direct/(redir-scan alone)", "direct/(redir-scan logged)"
+    for (i = 1; i <= 2; i++) for (j = 1; j <= nc; j++) for (m = 0; m <= tls; m++) {
       n = (K[i] == "large") ? 1 : C[j]
       if (K[i] == "large" && j > 1) continue
-      printf "  %-6s %-5s %-19s %-23s %-26s %s\n", K[i], n, paired(K[i], n, "rd"), paired(K[i], n, "ri"), paired(K[i], n, "ov"), paired(K[i], n, "lg")
+      sfx = m ? "-tls" : ""
+      printf "  %-6s %-5s %-5s %-19s %-23s %-26s %s\n", K[i], n, m ? "tls" : "plain", paired(K[i], n, "rd", sfx), \
+        paired(K[i], n, "ri", sfx), paired(K[i], n, "ov", sfx), paired(K[i], n, "lg", sfx)
+    }
+    if (tls) {
+      printf "\nwhat TLS costs (msg/s over TLS / msg/s plain, per round):\n"
+      printf "  %-6s %-5s %-23s %s\n", "kind", "conns", "direct-tls/direct", "redirector-tls/redirector"
+      for (i = 1; i <= 2; i++) for (j = 1; j <= nc; j++) {
+        n = (K[i] == "large") ? 1 : C[j]
+        if (K[i] == "large" && j > 1) continue
+        printf "  %-6s %-5s %-23s %s\n", K[i], n, paired(K[i], n, "tlsd", ""), paired(K[i], n, "tlsr", "")
+      }
     }
     printf "\n  direct/(redir-scan) = t_direct / (t_redirector - t_scan), with t = 1/(msg/s) of each run:\n"
     printf "  the time a message costs through the redirector beyond its ICAP scan, against the time it\n"
     printf "  costs fetched directly. 1.00x: the proxy adds nothing but the scan; target >= 0.90x.\n"
+    if (tls) {
+      printf "  imap tls: the same with redirector-tls and direct-tls: the client speaks implicit TLS to\n"
+      printf "  Dovecot or to the TLS redirector, which speaks TLS to Dovecot too (it decrypts, scans and\n"
+      printf "  encrypts again: twice the TLS work of a direct fetch, on the same 2 cores).\n"
+    }
     printf "  t_scan alone: 1/(req/s) of imapav-bench-icap against imapav-icapd at the same concurrency in\n"
-    printf "  the same round (other generated messages of the same size and structure).\n"
+    printf "  the same round (other generated messages of the same size and structure; plain ICAP).\n"
     printf "  t_scan logged: mean ms= of the redirector scan log lines of that run: the ICAP round trip of\n"
     printf "  the very same messages as the redirector ICAP client saw it (1 connection only).\n"
     printf "  A store-and-forward proxy reads the whole message from Dovecot, has it scanned, then sends it\n"
     printf "  on: even a perfect one costs about 2 x t_direct + t_scan, i.e. about 0.5x on this formula.\n"
     printf "  With 4 connections the times are aggregate (1/total rate), and client, Dovecot, redirector\n"
     printf "  and icapd share 2 cores: there the figures show contention more than overhead.\n"
-    printf "  CPU ms/msg r+i: CPU time of imapav-redirector + imapav-icapd per message (all threads,\n"
-    printf "  warm-up included, 10 ms tick); the client and Dovecot use the rest.\n"
+    printf "  CPU ms/msg r+i: CPU time of imapav-redirector (the TLS one for *-tls runs) + imapav-icapd\n"
+    printf "  per message (all threads, warm-up included, 10 ms tick); the client and Dovecot use the rest.\n"
   }' "$RESULTS"
 
 if [[ -n $IDLE_LINE ]]; then
@@ -391,27 +518,33 @@ if [[ -n $IDLE_LINE ]]; then
     "$(field "$IDLE_LINE" delta_MB)" "$(field "$IDLE_LINE" per_session_KB)" "$SESSIONS"
 fi
 
-# The ICAP round trip as the redirector saw it (its scan log lines), per mailbox.
-awk '/ scan client=/ {
-    u = ""; ms = ""
-    for (i = 1; i <= NF; i++) { if ($i ~ /^user=/) u = substr($i, 6); if ($i ~ /^ms=/) ms = substr($i, 4) }
-    if (u != "" && ms != "") { n[u]++; s[u] += ms }
-  }
-  END {
-    printf "\nICAP round trip per message as logged by the redirector (ms=, all its fetches, warm-ups included):\n"
-    for (u in n) printf "  %-6s %6d scans, mean %.2f ms\n", u, n[u], s[u] / n[u]
-  }' "$WORK/log/imapav-redirector.log"
+# The ICAP round trip as each redirector saw it (its scan log lines), per mailbox.
+REDIRECTORS=("redirector $REDIR_PID $WORK/log/imapav-redirector.log")
+((TLS)) && REDIRECTORS+=("redirector-tls $REDIR_TLS_PID $WORK/log/imapav-redirector-tls.log")
+printf '\nICAP round trip per message as logged by the redirector (ms=, all its fetches, warm-ups included):\n'
+for r in "${REDIRECTORS[@]}"; do
+  read -r name pid rlog <<<"$r"
+  awk -v name="$name" '/ scan client=/ {
+      u = ""; ms = ""
+      for (i = 1; i <= NF; i++) { if ($i ~ /^user=/) u = substr($i, 6); if ($i ~ /^ms=/) ms = substr($i, 4) }
+      if (u != "" && ms != "") { n[u]++; s[u] += ms }
+    }
+    END { for (u in n) printf "  %-14s %-6s %6d scans, mean %.2f ms\n", name, u, n[u], s[u] / n[u] }' "$rlog"
+done
 
 log ""
-warn=$(grep -ciE ' (warning|error|critical|fatal) ' "$WORK/log/imapav-redirector.log" || true)
-log "redirector log: $(wc -l <"$WORK/log/imapav-redirector.log") lines, $warn warning/error lines"
-if ((warn > 0)); then
-  grep -iE ' (warning|error|critical|fatal) ' "$WORK/log/imapav-redirector.log" | sed 's/^/  /' | head -10
-fi
-if ! kill -0 "$REDIR_PID" 2>/dev/null; then
-  FAILED=1
-  log "imapav-redirector is no longer running (log: $WORK/log/imapav-redirector.log)"
-fi
+for r in "${REDIRECTORS[@]}"; do
+  read -r name pid rlog <<<"$r"
+  warn=$(grep -ciE ' (warning|error|critical|fatal) ' "$rlog" || true)
+  log "$name log: $(wc -l <"$rlog") lines, $warn warning/error lines"
+  if ((warn > 0)); then
+    grep -iE ' (warning|error|critical|fatal) ' "$rlog" | sed 's/^/  /' | head -10
+  fi
+  if ! kill -0 "$pid" 2>/dev/null; then
+    FAILED=1
+    log "imapav-$name is no longer running (log: $rlog)"
+  fi
+done
 if ((FAILED)); then
   log ""
   log "bench-redirector.sh: some runs failed or answered unexpectedly (see above)"
