@@ -636,8 +636,8 @@ ScanReply IcapClient::scan(const ScanRequest& request) {
       }
     }
     // A request that began while the message was still arriving may have failed because the
-    // mail server was slow (the ICAP server's read timeout): try once more with all of it
-    // before counting it against this server.
+    // mail server was slow (the ICAP server's read timeout, a 408): try once more with all
+    // of it before counting it against this server.
     for (int pass = 0; pass < 2; ++pass) {
       const bool hadWholeMessage = request.message->complete();
       std::string error;
@@ -676,10 +676,7 @@ ScanReply IcapClient::scan(const ScanRequest& request) {
         reply.failure = result.why;
         return finish(ScanStatus::Failed);
       }
-      if (result.outcome == Outcome::ServerFailed && !hadWholeMessage && pass == 0 &&
-          request.message->waitComplete()) {
-        continue;
-      }
+      if (!hadWholeMessage && pass == 0 && request.message->waitComplete()) continue;
       if (result.outcome == Outcome::ServerFailed) markDown(s, options_.retryAfter, result.why);
       fail(s, result.why);
       break;

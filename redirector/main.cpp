@@ -68,8 +68,9 @@ class RedirectorApp final : public imapav::config::DaemonApp {
       Server server(config, scanner, clientTls, upstreamTls);
       const auto [plain, implicit] = server.listen();
       static const char* const kSecurity[] = {"none", "starttls", "tls"};
-      log.information("listening imap=%hu (STARTTLS %s) imaps=%hu upstream=%s:%hu (%s) icap=%s fail_mode=%s", plain,
-                      std::string(clientTls ? "offered" : "off"), implicit, config.upstream.host,
+      const auto portText = [](std::uint16_t p) { return p == 0 ? std::string("off") : std::to_string(p); };
+      log.information("listening imap=%s (STARTTLS %s) imaps=%s upstream=%s:%hu (%s) icap=%s fail_mode=%s", portText(plain),
+                      std::string(clientTls && plain != 0 ? "offered" : "off"), portText(implicit), config.upstream.host,
                       config.upstream.port, std::string(kSecurity[static_cast<int>(config.upstreamSecurity)]),
                       config.icapServers.front(), std::string(config.failMode == LocalFailMode::Pass ? "pass" : "drop"));
       std::thread loop([&] { server.run(); });

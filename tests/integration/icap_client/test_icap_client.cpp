@@ -421,6 +421,29 @@ BOOST_AUTO_TEST_CASE(aborted_message_fails_without_blaming_the_server) {
   BOOST_TEST((client.scan(request(msg)).status == ScanStatus::Clean));  // and it still serves
 }
 
+BOOST_AUTO_TEST_CASE(a_mail_server_stall_is_not_held_against_the_icap_server) {
+  // The message stops arriving for longer than imapav-icapd waits for request bytes: its
+  // 408 comes from the slow mail server, so the client tries again with the whole message.
+  IcapdFixture f(std::map<std::string, std::string>{{"icap.read_timeout", "1s"}});
+  IcapClient client(options({url(f.port())}, 5s));
+  const std::string msg = cleanMessage("stalled", 50000);
+  auto buffer = std::make_shared<MessageBuffer>(1U << 20U, "/tmp", msg.size());
+  buffer->append(msg.substr(0, 20000));
+  std::thread writer([&] {
+    std::this_thread::sleep_for(2500ms);
+    buffer->append(msg.substr(20000));
+    buffer->finish();
+  });
+  ScanRequest req = request(msg);
+  req.message = buffer;
+  const auto r = client.scan(req);
+  writer.join();
+  BOOST_TEST_MESSAGE(r.failure);
+  BOOST_TEST((r.status == ScanStatus::Clean));
+  BOOST_TEST(healthOf(client, f.port()).up);
+  BOOST_TEST(healthOf(client, f.port()).connectionsOpened == 2u);  // the first one was dropped
+}
+
 BOOST_AUTO_TEST_CASE(truncated_answer_is_a_failure_not_content) {
   LyingServer liar;
   IcapdFixture f;
