@@ -811,14 +811,18 @@ void Session::deliverMore() {
       deliveryOffset_ = 0;
     }
   }
-  flush(client_);
-  if (closed_ || !delivery_.empty()) return updateInterest(client_);
-  if (!scanPending_) return;
+  if (closed_) return;
+  if (!delivery_.empty() || !scanPending_) {
+    flush(client_);
+    return updateInterest(client_);
+  }
   clientMidMessage_ = false;
   scanPending_ = false;
   upstream_.readPaused = false;
-  if (inUpstream_) return;  // its loop goes on with what follows the response
-  processUpstream();  // what arrived meanwhile (and, when stopping, the BYE once all is out)
+  if (inUpstream_) return;  // its loop goes on with what follows the response, then flushes
+  // What arrived meanwhile (typically the tagged OK) goes out in the same send as the
+  // message: one wake-up of the client, not two. When stopping, the BYE once all is out.
+  processUpstream();
   if (closed_) return;
   if (upstream_.eof && client_.out.empty() && !scanPending_) close("server closed");
 }

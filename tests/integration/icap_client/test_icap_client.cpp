@@ -77,9 +77,8 @@ class SilentListener {
   std::uint16_t port_ = 0;
 };
 
-// Reads from fd until `end` has arrived (or 10 s pass); returns what came.
-std::string readUntil(int fd, const std::string& end) {
-  std::string got;
+// Reads from fd until `end` is in got (or 10 s pass); returns got with what came.
+std::string readUntil(int fd, const std::string& end, std::string got = {}) {
   char buf[4096];
   while (!contains(got, end)) {
     pollfd p{fd, POLLIN, 0};
@@ -140,7 +139,7 @@ class LyingServer {
       std::string req = readUntil(fd, "\r\n\r\n");
       if (!contains(req, "RESPMOD")) return;
       headersSeen_ = true;
-      if (!contains(req, "\r\n0\r\n\r\n")) req += readUntil(fd, "\r\n0\r\n\r\n");
+      req = readUntil(fd, "\r\n0\r\n\r\n", std::move(req));
       {
         const std::lock_guard lock(mutex_);
         last_ = req;
