@@ -74,12 +74,6 @@ Config loadConfig(const std::string& path) {
       {"scan.spill_threshold", [&](const std::string& k, const std::string& v) { c.spillThreshold = parseSize(k, v); }},
       {"scan.threads", [&](const std::string& k, const std::string& v) { c.scanThreads = toUnsigned(k, v, 0, 1024); }},
       {"scan.queue_timeout", [&](const std::string& k, const std::string& v) { c.queueTimeout = parseDuration(k, v); }},
-      {"policy.fail_mode",
-       [&](const std::string& k, const std::string& v) {
-         if (v == "pass") c.failMode = FailMode::Pass;
-         else if (v == "drop") c.failMode = FailMode::Drop;
-         else throw ConfigError(k + ": expected pass or drop, got '" + v + "'");
-       }},
       {"notice.virus_template", [&](const std::string&, const std::string& v) { c.virusTemplateFile = v; }},
       {"notice.error_template", [&](const std::string&, const std::string& v) { c.errorTemplateFile = v; }},
       {"notice.from", [&](const std::string&, const std::string& v) { c.noticeFrom = v; }},
@@ -92,7 +86,84 @@ Config loadConfig(const std::string& path) {
        }},
   };
 
-  config::loadSettings(path, setters);
+  // policy.* and profile.NAME.* are families: collected here, applied below in an order
+  // that does not depend on the file's (fail_mode first, then the per-class keys).
+  std::map<std::string, std::string> policyKeys;
+  std::map<std::string, std::map<std::string, std::string>> profileKeys;
+  const auto fallback = [&](const std::string& key, const std::string& value) {
+    if (key.rfind("policy.", 0) == 0) {
+      policyKeys[key.substr(7)] = value;
+      return true;
+    }
+    if (key.rfind("profile.", 0) == 0) {
+      const auto dot = key.find('.', 8);
+      if (dot == std::string::npos || dot == 8) return false;
+      profileKeys[key.substr(8, dot - 8)][key.substr(dot + 1)] = value;
+      return true;
+    }
+    return false;
+  };
+  config::loadSettings(path, setters, fallback);
+
+  const auto applyAll = [&path](PolicySettings& s, const std::map<std::string, std::string>& keys, const std::string& prefix) {
+    if (const auto it = keys.find("fail_mode"); it != keys.end()) applyPolicySetting(s, it->first, prefix + it->first, it->second);
+    for (const auto& [k, v] : keys) {
+      if (k == "fail_mode" || k == "services" || k == "clients") continue;
+      if (!applyPolicySetting(s, k, prefix + k, v)) throw ConfigError(path + ": unknown setting '" + prefix + k + "'");
+    }
+  };
+  applyAll(c.policy, policyKeys, "policy.");
+  if (policyKeys.count("services") || policyKeys.count("clients")) {
+    throw ConfigError(path + ": services and clients belong to a profile (profile.NAME.services)");
+  }
+  for (const auto& [name, keys] : profileKeys) {
+    const std::string prefix = "profile." + name + ".";
+    for (const char ch : name) {
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-') {
+        throw ConfigError(path + ": profile name '" + name + "': use letters, digits, '-' and '_'");
+      }
+    }
+    Profile p;
+    p.name = name;
+    p.policy = c.policy;
+    applyAll(p.policy, keys, prefix);
+    const auto list = [](const std::string& v) {
+      std::vector<std::string> out;
+      std::string item;
+      for (std::size_t i = 0; i <= v.size(); ++i) {
+        if (i == v.size() || v[i] == ',') {
+          if (!item.empty()) out.push_back(item);
+          item.clear();
+        } else if (!std::isspace(static_cast<unsigned char>(v[i]))) {
+          item += v[i];
+        }
+      }
+      return out;
+    };
+    if (const auto it = keys.find("services"); it != keys.end()) {
+      for (const auto& svc : list(it->second)) {
+        if (svc == c.service) throw ConfigError(prefix + "services: '" + svc + "' is icap.service, the base policy's");
+        if (svc.find('/') != std::string::npos) throw ConfigError(prefix + "services: '" + svc + "' must not contain '/'");
+        for (const auto& other : c.profiles) {
+          if (std::find(other.services.begin(), other.services.end(), svc) != other.services.end()) {
+            throw ConfigError(prefix + "services: '" + svc + "' belongs to profile " + other.name + " already");
+          }
+        }
+        p.services.push_back(svc);
+      }
+    }
+    if (const auto it = keys.find("clients"); it != keys.end()) {
+      for (const auto& range : list(it->second)) {
+        const auto r = parseAddressRange(range);
+        if (!r) throw ConfigError(prefix + "clients: '" + range + "' is not an address or address/prefix");
+        p.clients.push_back(*r);
+      }
+    }
+    if (p.services.empty() && p.clients.empty()) {
+      throw ConfigError(path + ": profile " + name + " has neither services nor clients, so nothing selects it");
+    }
+    c.profiles.push_back(std::move(p));
+  }
 
   if (c.engine.databaseDir.empty()) throw ConfigError(path + ": scan.database_dir is required");
   if (c.scanThreads == 0) c.scanThreads = std::max(1u, std::thread::hardware_concurrency());

@@ -7,7 +7,10 @@
 #include <stdexcept>
 #include <string>
 
+#include <vector>
+
 #include "icap-server/policy.hpp"
+#include "icap-server/profile.hpp"
 #include "shared/config/settings.hpp"
 #include "icap-server/scan/clamav_scanner.hpp"
 
@@ -40,8 +43,9 @@ struct Config {
   unsigned scanThreads = 0;               // concurrent scans; 0 = number of cores
   std::chrono::milliseconds queueTimeout{30'000};  // wait for a scan slot, then "overloaded"
 
-  // policy.*
-  FailMode failMode = FailMode::Drop;
+  // policy.*: the base policy; profile.NAME.*: profiles that start from it.
+  PolicySettings policy;
+  std::vector<Profile> profiles;
 
   // notice.*
   std::string virusTemplateFile;  // "" = the built-in template
@@ -54,7 +58,7 @@ struct Config {
 };
 
 // Reads and validates FILE. Unknown keys are errors, so a typo cannot silently fall
-// back to a default.
+// back to a default. Every service name a profile claims must differ from icap.service.
 Config loadConfig(const std::string& path);
 
 

@@ -104,7 +104,7 @@ void Connection::run() {
         case Ev::Head: {
           const auto& head = parser.head();
           if (head.method == icap::Method::Other) return fail(501, "method not implemented");
-          if (head.service != cfg.service) return fail(404, "unknown service");
+          if (!service_.offers(head.service)) return fail(404, "unknown service");
           if ((head.method == icap::Method::Reqmod && !cfg.reqmod) ||
               (head.method == icap::Method::Respmod && !cfg.respmod)) {
             return fail(405, "method not offered by this service (icap.methods)");
@@ -134,7 +134,7 @@ void Connection::run() {
           bool close = false;
           if (head.method == icap::Method::Options) {
             close = head.connectionClose || stopping_.load();
-            ok = sendAll(service_.optionsResponse(close));
+            ok = sendAll(service_.optionsResponse(close, head.service));
           } else {
             const auto outcome = service_.evaluate(head, body, peer_);
             // A stop that came during the scan is announced in this answer.

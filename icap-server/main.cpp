@@ -80,9 +80,9 @@ class IcapdApp final : public imapav::config::DaemonApp {
       imapav::icapd::Service service(config, scanner, sink.get(), std::move(templates));
       imapav::icapd::Server server(service);
       const auto port = server.start();
-      log.information("listening on %s:%hu service=%s istag=%s max_connections=%u scan_threads=%u fail_mode=%s",
+      log.information("listening on %s:%hu service=%s istag=%s max_connections=%u scan_threads=%u profiles=%s",
                       config.listenHost, port, config.service, service.istag(), config.maxConnections,
-                      config.scanThreads, std::string(imapav::icapd::toString(config.failMode)));
+                      config.scanThreads, std::to_string(config.profiles.size()));
       waitForTerminationRequest();
       log.information("stopping: finishing requests in flight");
       const bool clean = server.stop();

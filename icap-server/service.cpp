@@ -13,7 +13,9 @@
 #include "shared/icap/writer.hpp"
 #include "shared/imap/imap_url.hpp"
 #include "shared/mime/encoded_word.hpp"
+#include "shared/mime/message_headers.hpp"
 #include "shared/mime/notice.hpp"
+#include "shared/mime/subject_tag.hpp"
 
 namespace imapav::icapd {
 namespace {
@@ -98,12 +100,22 @@ std::string verdictName(scan::Verdict v) {
   return "error";
 }
 
+// What the answer reports: a fragment that scanned clean is still an error (unscannable).
+std::string verdictName(const scan::ScanResult& r, const Decision& d) {
+  if (r.verdict == scan::Verdict::Infected) return "infected";
+  return d.error != scan::ErrorClass::None ? "error" : verdictName(r.verdict);
+}
+
+bool isFragment(const std::string& prefix) { return mime::isMessagePartial(prefix); }
+
 std::string httpDateNow() { return mime::rfc5322Date(std::time(nullptr)); }
 
 // The reason of a notice, in words a mail user can follow.
-std::string reasonText(const scan::ScanResult& r, const std::string& threats) {
-  if (r.verdict == scan::Verdict::Infected) return "malware was found: " + threats;
-  switch (r.error) {
+std::string reasonText(const scan::ScanResult& r, const Decision& d) {
+  if (r.verdict == scan::Verdict::Infected) return "malware was found: " + d.reason;
+  switch (d.error) {
+    case scan::ErrorClass::Fragmented:
+      return "the message is a fragment of a larger message (message/partial), which cannot be scanned";
     case scan::ErrorClass::TooLarge: return "the message is larger than the virus scanner may scan";
     case scan::ErrorClass::Timeout: return "the virus scan took longer than allowed";
     case scan::ErrorClass::Corrupt: return "the message or an attachment is damaged and could not be scanned";
@@ -177,9 +189,10 @@ Service::Service(const Config& config, std::shared_ptr<scan::Scanner> scanner, E
       scanner_(std::move(scanner)),
       events_(events),
       templates_(std::move(templates)),
-      policy_(config.failMode),
+      basePolicy_(config.policy),
       hostname_(hostName()),
       slots_(static_cast<std::ptrdiff_t>(config.scanThreads)) {
+  for (const auto& p : config_.profiles) profilePolicies_.emplace_back(p.policy);
   // ISTag: at most 32 bytes inside the quotes; it changes with the signatures.
   std::string tag = "imapav-" + (scanner_ ? scanner_->signatureVersion() : std::string("none"));
   if (tag.size() > 32) tag.resize(32);
@@ -193,12 +206,25 @@ void Service::commonHeaders(icap::Headers& h, bool close) const {
   if (close) h.add("Connection", "close");
 }
 
-std::string Service::optionsResponse(bool close) const {
+const Policy& Service::policyFor(const icap::RequestHead& head, const std::string& gateway) const {
+  const Profile* p = selectProfile(config_.profiles, head.service, gateway);
+  return p ? profilePolicies_[static_cast<std::size_t>(p - config_.profiles.data())] : basePolicy_;
+}
+
+bool Service::offers(std::string_view service) const {
+  if (service == config_.service) return true;
+  for (const auto& p : config_.profiles) {
+    if (std::find(p.services.begin(), p.services.end(), service) != p.services.end()) return true;
+  }
+  return false;
+}
+
+std::string Service::optionsResponse(bool close, const std::string& service) const {
   icap::Headers h;
   commonHeaders(h, close);
   h.add("Methods", config_.respmod && config_.reqmod ? "RESPMOD, REQMOD" : config_.respmod ? "RESPMOD" : "REQMOD");
   h.add("Service", "imapav antivirus for IMAP mail");
-  h.add("Service-ID", config_.service);
+  h.add("Service-ID", service.empty() ? config_.service : service);
   h.add("Max-Connections", std::to_string(config_.maxConnections));
   h.add("Options-TTL", std::to_string(config_.optionsTtl));
   h.add("Allow", "204");
@@ -249,8 +275,11 @@ Service::Outcome Service::evaluate(const icap::RequestHead& head, const scan::Me
   const bool reqmod = head.method == icap::Method::Reqmod;
   const auto started = std::chrono::steady_clock::now();
   Outcome out;
+  const Policy& policy = policyFor(head, gateway);
+  if (const Profile* p = selectProfile(config_.profiles, head.service, gateway)) out.profile = p->name;
   out.result = scanWithSlot(body);
-  out.decision = policy_.decide(out.result);
+  out.prefix = headPrefix(body);
+  out.decision = policy.decide(out.result, isFragment(out.prefix));
   const auto& result = out.result;
   const auto& decision = out.decision;
   // The scanner's own time; for errors before scanning (overload), the time waited.
@@ -259,7 +288,6 @@ Service::Outcome Service::evaluate(const icap::RequestHead& head, const scan::Me
                                                 std::chrono::steady_clock::now() - started)
                                                 .count();
   const auto scanUs = out.scanUs;
-  out.prefix = headPrefix(body);
   out.summary = mime::summarize(out.prefix);
   const auto& summary = out.summary;
   if (!head.reqHdr.empty()) {
@@ -296,10 +324,10 @@ Service::Outcome Service::evaluate(const icap::RequestHead& head, const scan::Me
     ev.subject = summary.subject;
     ev.size = static_cast<std::int64_t>(body.size());
     ev.sha256 = body.sha256Hex();
-    ev.verdict = verdictName(result.verdict);
+    ev.verdict = verdictName(result, decision);
     ev.threats = join(result.threats, ",");
     ev.action = std::string(toString(decision.action));
-    if (result.verdict == scan::Verdict::Error) ev.errorClass = std::string(scan::toString(result.error));
+    if (decision.error != scan::ErrorClass::None) ev.errorClass = std::string(scan::toString(decision.error));
     ev.scanTimeUs = scanUs;
     ev.engineVersion = scanner_ ? scanner_->engineVersion() : "";
     ev.signatureVersion = scanner_ ? scanner_->signatureVersion() : "";
@@ -307,9 +335,9 @@ Service::Outcome Service::evaluate(const icap::RequestHead& head, const scan::Me
   }
 
   scanLog().information(
-      "scan gateway=%s service=%s size=%z verdict=%s action=%s reason=\"%s\" time_ms=%.1f",
-      gateway, head.service, body.size(),
-      verdictName(result.verdict),
+      "scan gateway=%s service=%s profile=%s size=%z verdict=%s action=%s reason=\"%s\" time_ms=%.1f",
+      gateway, head.service, out.profile.empty() ? std::string("-") : out.profile, body.size(),
+      verdictName(result, decision),
       std::string(toString(decision.action)), headerSafe(decision.reason),
       static_cast<double>(scanUs) / 1000.0);
   return out;
@@ -326,12 +354,17 @@ bool Service::answer(const icap::RequestHead& head, const scan::MessageBody& bod
   const std::string& httpRaw = reqmod ? head.reqHdr : head.resHdr;
   icap::Headers h;
   commonHeaders(h, close);
-  h.add("X-Imapav-Verdict", verdictName(result.verdict));
-  if (result.verdict == scan::Verdict::Error) h.add("X-Imapav-Error", std::string(scan::toString(result.error)));
+  h.add("X-Imapav-Verdict", verdictName(result, decision));
+  if (decision.error != scan::ErrorClass::None) h.add("X-Imapav-Error", std::string(scan::toString(decision.error)));
   h.add("X-Imapav-Action", std::string(toString(decision.action)));
+  // For imapav-redirector: tell the client at the protocol level, deliver nothing. Other
+  // ICAP clients ignore the header and deliver the notice below.
+  if (decision.protocolOnly) h.add("X-Imapav-Notice", "protocol-only");
 
+  // A subject tag changes the message: no 204 then.
+  const auto tagged = decision.action == Action::PassUnscanned && decision.tagSubject;
   const bool may204 = head.allow204 || (head.preview.has_value() && ieof);
-  if (decision.action != Action::Replace && may204) {
+  if (decision.action != Action::Replace && may204 && !tagged) {
     std::string out;
     icap::appendResponseHead(out, 204, h, icap::EncapPart::None, "", false);
     return send(out);
@@ -355,7 +388,7 @@ bool Service::answer(const icap::RequestHead& head, const scan::MessageBody& bod
         {"date", summary.date},
         {"message_id", summary.messageId},
         {"gateway", gateway},
-        {"reason", reasonText(result, decision.reason)},
+        {"reason", reasonText(result, decision)},
         {"scan_time", httpDateNow()},
         {"server", hostname_ + " (" + std::string(kServer) + ")"},
         {"istag", istag_},
@@ -388,16 +421,33 @@ bool Service::answer(const icap::RequestHead& head, const scan::MessageBody& bod
     return sender.piece(notice) && sender.finish();
   }
 
-  // Pass or pass-unscanned without 204: the whole original goes back.
+  // Pass or pass-unscanned without 204: the whole original goes back, with the subject
+  // tag (notify-recipient-on-error-pass) in a new header section when asked.
   if (decision.action == Action::PassUnscanned) {
-    http->headers.set("X-Imapav-Unscanned", std::string(scan::toString(result.error)));
+    http->headers.set("X-Imapav-Unscanned", std::string(scan::toString(decision.error)));
   }
-  http->headers.set("Content-Length", std::to_string(body.size()));
+  std::string newHead;
+  std::size_t skip = 0;  // bytes of the original replaced by newHead
+  if (tagged) {
+    const auto headers = mime::parseMessageHeaders(prefix);
+    // Without the end of the header in the prefix the tag cannot be placed safely.
+    if (headers.complete || prefix.size() == body.size()) {
+      skip = headers.complete ? headers.bodyOffset : prefix.size();
+      newHead = mime::appendSubjectTag(std::string_view(prefix).substr(0, skip), policyFor(head, gateway).settings().subjectTag);
+    }
+  }
+  http->headers.set("Content-Length", std::to_string(newHead.size() + body.size() - skip));
   std::string out;
   icap::appendResponseHead(out, 200, h, part, http->serialize(), true);
   ChunkedSender sender(send, std::move(out));
-  if (!body.forEachPiece([&](std::string_view piece) { return sender.piece(piece); })) return false;
-  return sender.finish();
+  if (!sender.piece(newHead)) return false;
+  std::size_t seen = 0;
+  const bool sent = body.forEachPiece([&](std::string_view piece) {
+    const auto drop = std::min(piece.size(), skip > seen ? skip - seen : 0);
+    seen += piece.size();
+    return sender.piece(piece.substr(drop));
+  });
+  return sent && sender.finish();
 }
 
 }  // namespace imapav::icapd

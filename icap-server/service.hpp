@@ -53,8 +53,10 @@ class Service {
   const Config& config() const { return config_; }
   const std::string& istag() const { return istag_; }  // quoted, as sent
 
-  // The whole OPTIONS answer.
-  std::string optionsResponse(bool close) const;
+  // The whole OPTIONS answer; service: the name asked for (a profile's, or icap.service).
+  std::string optionsResponse(bool close, const std::string& service = {}) const;
+  // icap.service or a profile's service name.
+  bool offers(std::string_view service) const;
   // An error answer (400, 404, 405, 408, 413, 500, 501, 503, 505) with null-body.
   std::string errorResponse(int status, bool close) const;
 
@@ -66,6 +68,7 @@ class Service {
     std::string prefix;  // the message's first bytes, where its header section is
     mime::MessageSummary summary;
     std::int64_t scanUs = 0;
+    std::string profile;  // "" for the base policy
   };
 
   // Scans the body of a REQMOD/RESPMOD request, decides, logs and records the event.
@@ -83,13 +86,16 @@ class Service {
 
  private:
   scan::ScanResult scanWithSlot(const scan::MessageBody& body);
+  // The profile's policy for this request, or the base policy.
+  const Policy& policyFor(const icap::RequestHead& head, const std::string& gateway) const;
   void commonHeaders(icap::Headers& h, bool close) const;
 
   const Config& config_;
   std::shared_ptr<scan::Scanner> scanner_;
   EventSink* events_;
   Templates templates_;
-  Policy policy_;
+  Policy basePolicy_;
+  std::vector<Policy> profilePolicies_;  // parallel to config_.profiles
   std::string istag_;
   std::string hostname_;
   std::counting_semaphore<1 << 20> slots_;

@@ -569,6 +569,7 @@ Attempt respmod(Connection& conn, const ScanRequest& r, const IcapClientOptions&
   reply.action = headerValue(icap, "X-Imapav-Action");
   reply.errorClass = headerValue(icap, "X-Imapav-Error");
   reply.threats = headerValue(icap, "X-Virus-ID");
+  reply.protocolOnly = headerValue(icap, "X-Imapav-Notice") == "protocol-only";
   const bool infected = !reply.threats.empty() || !headerValue(icap, "X-Infection-Found").empty();
   const bool close = wantsClose(icap);
 

@@ -33,6 +33,7 @@ struct ScanReply {
   // Null otherwise: deliver the original.
   std::shared_ptr<MessageBuffer> content;
   std::string verdict, action, errorClass, threats;  // X-Imapav-Verdict/-Action/-Error, X-Virus-ID
+  bool protocolOnly = false;  // Replaced: tell the client at the protocol level, deliver nothing
   std::string server;   // "host:port" that answered
   std::string failure;  // Failed: each server tried and its problem
   std::chrono::microseconds elapsed{0};

@@ -33,6 +33,7 @@ constexpr std::size_t kResumeBelow = 1u << 20;
 constexpr std::size_t kHoldSmallLiteral = 256 * 1024;  // literals kept inside a held response
 constexpr std::size_t kDeliveryChunk = 256 * 1024;     // output buffered ahead of a slow client
 constexpr std::size_t kHeaderPrefix = 256 * 1024;      // of a message, enough for its header
+constexpr std::size_t kMaxTrackedTags = 1000;          // FETCH commands in flight we remember
 
 Poco::Logger& sessionLog() { return Poco::Logger::get("redirector.session"); }
 
@@ -428,6 +429,8 @@ bool Session::inspectCommand(std::string_view segment) {
       else if (initial != "=") user_ = printable(plainUser(initial));
     }
   } else if (command == "FETCH" || (command == "UID" && upper(nextWord(s)) == "FETCH")) {
+    if (fetchTags_.size() >= kMaxTrackedTags) fetchTags_.clear();  // a client that never waits
+    fetchTags_.insert(tag);
     // Partial fetches of the whole message: "BODY[]<0.N>", "BODY.PEEK[]<0.N>", "BINARY[]<0.N>".
     const std::string items = upper(s);
     for (std::size_t at = items.find("[]<0."); at != std::string::npos; at = items.find("[]<0.", at + 1)) {
@@ -496,6 +499,19 @@ void Session::inspectResponse(std::string_view segment) {
   }
 }
 
+std::string Session::completeFetch(std::string segment) {
+  const auto space = segment.find(' ');
+  if (space == std::string::npos) return segment;
+  const auto it = fetchTags_.find(segment.substr(0, space));
+  if (it == fetchTags_.end()) return segment;
+  fetchTags_.erase(it);
+  if (withheld_.empty() || upper(segment.substr(space + 1, 3)) != "OK ") return segment;
+  // RFC 3501: [ALERT] text must be shown to the user; NO: the data was not delivered.
+  std::string out = segment.substr(0, space) + " NO [ALERT] imapav: message withheld, malware found: " + withheld_ + "\r\n";
+  withheld_.clear();
+  return out;
+}
+
 void Session::sendToClient(std::string_view bytes, bool endsMessage) {
   client_.out.append(bytes);
   clientMidMessage_ = !endsMessage;
@@ -558,6 +574,7 @@ void Session::processUpstream() {
             seg = imap::addCapability(seg, "STARTTLS");
           }
           inspectResponse(seg);
+          if (!seg.empty() && seg.front() != '*' && seg.front() != '+') seg = completeFetch(std::move(seg));
           fetch_.segment(seg, true);
           inFetch_ = fetch_.isFetch();  // a malformed FETCH is held too: see below
           segments_ = 0;
@@ -718,11 +735,37 @@ void Session::onScanDone(ScanReply reply) {
 }
 
 void Session::deliver(ScanReply reply) {
+  if (capture_->spilled()) ++stats_.spilled;
+  if (reply.status == ScanStatus::Replaced && reply.protocolOnly) withhold(reply);
+  else queueDelivery(std::move(reply));
+  held_.clear();
+  heldBytes_ = 0;
+  capture_.reset();
+  captured_ = false;
+  clientMidMessage_ = true;
+  deliveryOffset_ = 0;
+  deliverMore();
+}
+
+// Protocol-only notice: the FETCH response of this message is not sent at all, and the
+// command's tagged OK becomes NO [ALERT] naming it (completeFetch).
+void Session::withhold(const ScanReply& reply) {
+  ++stats_.withheld;
+  const auto uid = fetch_.uid();
+  std::string what = (uid ? "UID " + std::to_string(*uid) : std::string("a message")) + " (" +
+                     (reply.threats.empty() ? std::string("unknown") : reply.threats.substr(0, 200)) + ")";
+  if (withheld_.size() < 1000) withheld_ += (withheld_.empty() ? "" : ", ") + what;
+  sessionLog().information("scan client=%s user=%s url=%s item=%s outcome=withheld verdict=%s threats=\"%s\" server=%s ms=%Ld",
+                           clientAddress_, user_, imapUrl(), captureItem_, reply.verdict, reply.threats, reply.server,
+                           static_cast<Poco::Int64>(reply.elapsed.count() / 1000));
+}
+
+// The held response with corrected sizes, queued to go out as the client takes it.
+void Session::queueDelivery(ScanReply reply) {
   // Replaced (and a PassedUnscanned that came back as a 200): the server's message;
   // otherwise the original.
   std::shared_ptr<const MessageBuffer> content = capture_;
   if (reply.content) content = std::move(reply.content);
-  if (capture_->spilled()) ++stats_.spilled;
   std::string outcome;
   switch (reply.status) {
     case ScanStatus::Clean:
@@ -777,13 +820,6 @@ void Session::deliver(ScanReply reply) {
     }
     delivery_.push_back(std::move(piece));
   }
-  held_.clear();
-  heldBytes_ = 0;
-  capture_.reset();
-  captured_ = false;
-  clientMidMessage_ = true;
-  deliveryOffset_ = 0;
-  deliverMore();
 }
 
 // Moves the next part of the delivery into the client's output while the client takes it
@@ -883,11 +919,11 @@ void Session::close(const std::string& why) {
   const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
   sessionLog().information(
       "session client=%s user=%s bytes_in=%Lu bytes_out=%Lu scanned=%u clean=%u replaced=%u unscanned=%u failed=%u "
-      "unscanned_partial=%u unscanned_section=%u unscanned_upload=%u unscanned_too_large=%u spilled=%u duration_s=%Ld "
+      "unscanned_partial=%u unscanned_section=%u unscanned_upload=%u unscanned_too_large=%u spilled=%u withheld=%u duration_s=%Ld "
       "end=\"%s\"",
       clientAddress_, user_, static_cast<Poco::UInt64>(stats_.bytesFromClient), static_cast<Poco::UInt64>(stats_.bytesToClient),
       stats_.scanned, stats_.clean, stats_.replaced, stats_.unscanned, stats_.failed, stats_.unscannedPartial,
-      stats_.unscannedSection, stats_.unscannedUpload, stats_.unscannedTooLarge, stats_.spilled,
+      stats_.unscannedSection, stats_.unscannedUpload, stats_.unscannedTooLarge, stats_.spilled, stats_.withheld,
       static_cast<Poco::Int64>(seconds), why);
   host_.sessionClosed(*this);
 }

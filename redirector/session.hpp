@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,7 @@ struct SessionStats {
   unsigned scanned = 0, clean = 0, replaced = 0, unscanned = 0, failed = 0, unscannedPartial = 0,
            unscannedTooLarge = 0, unscannedSection = 0, unscannedUpload = 0;
   unsigned spilled = 0;  // messages held in a temporary file rather than memory
+  unsigned withheld = 0;  // infected messages not delivered (protocol-only notice)
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -95,11 +97,15 @@ class Session : public std::enable_shared_from_this<Session> {
   // Returns false when the proxy answered the command itself and it must not go upstream.
   bool inspectCommand(std::string_view segment);
   void inspectResponse(std::string_view segment);
+  // A tagged FETCH completion after withheld messages: OK becomes NO [ALERT].
+  std::string completeFetch(std::string segment);
   void sendToClient(std::string_view bytes, bool endsMessage);
   void flushHeld();
   void startCapture(std::uint64_t size, const std::string& item);
   void onScanDone(ScanReply reply);
   void deliver(ScanReply reply);
+  void withhold(const ScanReply& reply);
+  void queueDelivery(ScanReply reply);
   void deliverMore();
   void byeIfIdle();
   bool readyForBye() const;
@@ -155,6 +161,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // Commands in flight that asked for a partial whole message, BODY[]<0.N>: tag -> N. A
   // "BODY[]<0> {M}" answer with M below every such N is the whole message.
   std::map<std::string, std::uint64_t> partialRequests_;
+  // Tags of FETCH commands in flight, and what was withheld under protocol-only virus
+  // notices: the next tagged OK of a FETCH becomes "NO [ALERT] ..." naming it.
+  std::set<std::string> fetchTags_;
+  std::string withheld_;
   std::optional<std::uint32_t> uidValidity_, pendingUidValidity_;
 
   SessionStats stats_;

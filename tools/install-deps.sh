@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config
   libpoco-dev libclamav-dev libsqlite3-dev libboost-test-dev libicapapi-dev
   sqlite3 c-icap libc-icap-mod-virus-scan
-  dovecot-imapd curl isync python3 openssl
+  dovecot-imapd curl isync python3 python3-aiosmtpd openssl
   clang-14 libclang-rt-14-dev
 )
 

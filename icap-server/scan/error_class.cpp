@@ -6,7 +6,7 @@
 namespace imapav::scan {
 namespace {
 
-constexpr std::array<std::pair<ErrorClass, std::string_view>, 10> kNames{{
+constexpr std::array<std::pair<ErrorClass, std::string_view>, 11> kNames{{
     {ErrorClass::None, "none"},
     {ErrorClass::TooLarge, "too_large"},
     {ErrorClass::Timeout, "timeout"},
@@ -17,6 +17,7 @@ constexpr std::array<std::pair<ErrorClass, std::string_view>, 10> kNames{{
     {ErrorClass::OutOfResources, "out_of_resources"},
     {ErrorClass::Overloaded, "overloaded"},
     {ErrorClass::Internal, "internal"},
+    {ErrorClass::Fragmented, "fragmented"},
 }};
 
 }  // namespace

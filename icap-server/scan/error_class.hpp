@@ -17,6 +17,7 @@ enum class ErrorClass {
   OutOfResources,  // memory, temporary files or disk
   Overloaded,      // too many concurrent scans
   Internal,        // anything else: a bug or an unexpected libclamav code
+  Fragmented,      // a fragment of a message (message/partial): no scanner sees the whole
 };
 
 // Stable lower-case names used in logs, ICAP headers and the event store.

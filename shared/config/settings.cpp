@@ -55,7 +55,7 @@ void collectKeys(const AbstractConfiguration& cfg, const std::string& root, std:
 
 }  // namespace
 
-void loadSettings(const std::string& path, const std::map<std::string, Setter>& setters) {
+void loadSettings(const std::string& path, const std::map<std::string, Setter>& setters, const Fallback& fallback) {
   Poco::AutoPtr<Poco::Util::PropertyFileConfiguration> file;
   try {
     file = new Poco::Util::PropertyFileConfiguration(path);
@@ -66,8 +66,12 @@ void loadSettings(const std::string& path, const std::map<std::string, Setter>& 
   collectKeys(*file, "", keys);
   for (const auto& key : keys) {
     const auto it = setters.find(key);
-    if (it == setters.end()) throw ConfigError(path + ": unknown setting '" + key + "'");
-    it->second(key, trim(file->getRawString(key)));
+    const auto value = trim(file->getRawString(key));
+    if (it != setters.end()) {
+      it->second(key, value);
+    } else if (!fallback || !fallback(key, value)) {
+      throw ConfigError(path + ": unknown setting '" + key + "'");
+    }
   }
 }
 

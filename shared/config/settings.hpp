@@ -19,9 +19,13 @@ class ConfigError : public std::runtime_error {
 // Called with the key and its trimmed value.
 using Setter = std::function<void(const std::string& key, const std::string& value)>;
 
-// Reads FILE and calls the setter of every key in it. A key without a setter is an error,
-// so a typo cannot silently fall back to a default.
-void loadSettings(const std::string& path, const std::map<std::string, Setter>& setters);
+// For keys without a setter (families such as "profile.NAME.*"): true when it took the key.
+using Fallback = std::function<bool(const std::string& key, const std::string& value)>;
+
+// Reads FILE and calls the setter of every key in it. A key that neither a setter nor the
+// fallback takes is an error, so a typo cannot silently fall back to a default.
+void loadSettings(const std::string& path, const std::map<std::string, Setter>& setters,
+                  const Fallback& fallback = {});
 
 // "10M", "512k", "1G", "4096" -> bytes (1024-based).
 std::uint64_t parseSize(const std::string& key, const std::string& text);

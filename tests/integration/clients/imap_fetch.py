@@ -26,6 +26,8 @@ def main():
     ap.add_argument("--fetch", default="BODY.PEEK[]", help="the FETCH item to download")
     ap.add_argument("--out", required=True)
     ap.add_argument("--timeout", type=float, default=30)
+    ap.add_argument("--allow-no", action="store_true",
+                    help="a FETCH answered NO is reported under \"refused\" instead of failing")
     ap.add_argument("--batch", action="store_true", help="one FETCH 1:* for all messages")
     a = ap.parse_args()
 
@@ -49,11 +51,17 @@ def main():
     typ, data = m.uid("SEARCH", None, "ALL")
     uids = [int(u) for u in data[0].split()] if data and data[0] else []
     sizes = {}
+    refused = {}
     os.makedirs(a.out, exist_ok=True)
     batches = [",".join(str(u) for u in uids)] if a.batch and uids else [str(u) for u in uids]
     for which in batches:
         typ, data = m.uid("FETCH", which, "(UID RFC822.SIZE %s)" % a.fetch)
-        if typ != "OK":
+        if typ == "NO" and a.allow_no:
+            refused[which] = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace")
+            # imaplib keeps the FETCH data that came before a NO aside.
+            _, data = m.response("FETCH")
+            data = [d for d in (data or []) if d is not None]
+        elif typ != "OK":
             raise SystemExit("FETCH %s failed: %r" % (which, data))
         for part in data:
             if isinstance(part, tuple):
@@ -65,7 +73,7 @@ def main():
                 with open(os.path.join(a.out, "%d.eml" % uid), "wb") as f:
                     f.write(part[1])
     m.logout()
-    print(json.dumps({"uids": uids, "sizes": sizes, "capabilities": caps}))
+    print(json.dumps({"uids": uids, "sizes": sizes, "capabilities": caps, "refused": refused}))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@
 namespace imapav::test {
 
 RedirectorFixture::RedirectorFixture(const std::vector<std::string>& messages,
-                                     const std::map<std::string, std::string>& extra, bool dovecotTls) {
+                                     const std::map<std::string, std::string>& extra, bool dovecotTls,
+                                     const std::map<std::string, std::string>& icapdSettings)
+    : icapd(icapdSettings) {
   std::filesystem::create_directories(dovecot.dir().file("certs"));
   certs = makeTestCerts(dovecot.dir().file("certs"));
   dovecot.deliver("bob", messages);

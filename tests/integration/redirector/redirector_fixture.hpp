@@ -20,8 +20,9 @@ class RedirectorFixture {
   // whose values @CA@, @CERT@, @KEY@ and @ROGUE@ stand for the test certificates and
   // @DOVECOT_TLS_PORT@ for Dovecot's implicit-TLS port, @ICAP@ for the fixture's icapd; imaps.listen = auto picks a port.
   // dovecotTls: Dovecot offers STARTTLS and implicit TLS with the test certificate.
+  // icapdSettings: imapav-icapd settings added to the fixture's defaults.
   RedirectorFixture(const std::vector<std::string>& messages, const std::map<std::string, std::string>& extra = {},
-                    bool dovecotTls = false);
+                    bool dovecotTls = false, const std::map<std::string, std::string>& icapdSettings = {});
   ~RedirectorFixture();
 
   std::uint16_t port() const { return port_; }         // the redirector (plain + STARTTLS)

@@ -47,7 +47,7 @@ BOOST_AUTO_TEST_CASE(defaults_and_overrides) {
   const auto c = loadConfig(f.path());
   BOOST_TEST(c.listenHost == "::1");
   BOOST_TEST(c.listenPort == 11344);
-  BOOST_TEST((c.failMode == FailMode::Pass));
+  BOOST_TEST((c.policy.onError[static_cast<std::size_t>(imapav::scan::ErrorClass::Timeout)] == FailMode::Pass));
   BOOST_TEST(c.engine.maxScanTimeMs == 500u);
   BOOST_TEST(c.maxConnections == 7u);
   BOOST_TEST(c.service == "avscan");
@@ -94,7 +94,65 @@ BOOST_AUTO_TEST_CASE(the_example_configuration_loads_and_documents_the_defaults)
   BOOST_TEST(c.engine.maxRecursion == d.engine.maxRecursion);
   BOOST_TEST(c.engine.maxFiles == d.engine.maxFiles);
   BOOST_TEST(c.engine.maxScanTimeMs == d.engine.maxScanTimeMs);
-  BOOST_TEST((c.failMode == d.failMode));
+  BOOST_TEST((c.policy.onError == d.policy.onError));
+  BOOST_TEST((c.policy.virusNotice == d.policy.virusNotice));
+  BOOST_TEST(c.policy.notifySenderOnVirus == d.policy.notifySenderOnVirus);
+  BOOST_TEST(c.policy.notifySenderOnErrorDrop == d.policy.notifySenderOnErrorDrop);
+  BOOST_TEST(c.policy.notifyRecipientOnErrorPass == d.policy.notifyRecipientOnErrorPass);
+  BOOST_TEST(c.policy.subjectTag == d.policy.subjectTag);
+  BOOST_TEST(c.profiles.empty());
   BOOST_TEST(c.respmod == d.respmod);
   BOOST_TEST(c.reqmod == d.reqmod);
+}
+
+BOOST_AUTO_TEST_CASE(policy_keys_apply_in_any_order_and_profiles_inherit) {
+  ConfigFile f(
+      "scan.database_dir = /x\n"
+      "policy.on_error.encrypted = permit\npolicy.fail_mode = pass\npolicy.on_error.timeout = block\n"
+      "policy.virus_notice = protocol-only\npolicy.subject_tag = [unscanned]\n"
+      "policy.notify_recipient_on_error_pass = yes\n"
+      "profile.strict.services = avscan-strict, avscan-hard\nprofile.strict.fail_mode = drop\n"
+      "profile.branch.clients = 192.0.2.0/24, 2001:db8::/32\nprofile.branch.on_error.corrupt = block\n");
+  const auto c = loadConfig(f.path());
+  using imapav::scan::ErrorClass;
+  const auto at = [](const PolicySettings& p, ErrorClass e) { return p.onError[static_cast<std::size_t>(e)]; };
+  BOOST_TEST((at(c.policy, ErrorClass::Encrypted) == FailMode::Pass));
+  BOOST_TEST((at(c.policy, ErrorClass::Timeout) == FailMode::Drop));  // the class wins over fail_mode
+  BOOST_TEST((at(c.policy, ErrorClass::Corrupt) == FailMode::Pass));
+  BOOST_TEST((c.policy.virusNotice == VirusNotice::ProtocolOnly));
+  BOOST_TEST(c.policy.subjectTag == "[unscanned]");
+  BOOST_REQUIRE(c.profiles.size() == 2u);
+  const auto& branch = c.profiles[0];  // by name
+  const auto& strict = c.profiles[1];
+  BOOST_TEST(strict.name == "strict");
+  BOOST_TEST(strict.services == (std::vector<std::string>{"avscan-strict", "avscan-hard"}), boost::test_tools::per_element());
+  BOOST_TEST((at(strict.policy, ErrorClass::Encrypted) == FailMode::Drop));  // its fail_mode resets every class
+  BOOST_TEST((strict.policy.virusNotice == VirusNotice::ProtocolOnly));     // the rest is inherited
+  BOOST_TEST(strict.policy.subjectTag == "[unscanned]");
+  BOOST_TEST((at(branch.policy, ErrorClass::Corrupt) == FailMode::Drop));
+  BOOST_TEST((at(branch.policy, ErrorClass::Encrypted) == FailMode::Pass));
+  BOOST_TEST(branch.clients.size() == 2u);
+  BOOST_TEST(branch.clients[0].contains("192.0.2.77"));
+  BOOST_TEST(branch.clients[0].contains("::ffff:192.0.2.1"));
+  BOOST_TEST(!branch.clients[0].contains("192.0.3.1"));
+  BOOST_TEST(branch.clients[1].contains("2001:db8:1::5"));
+  BOOST_TEST(!branch.clients[1].contains("2001:db9::5"));
+  BOOST_TEST(selectProfile(c.profiles, "avscan-hard", "192.0.2.1") == &strict);
+  BOOST_TEST(selectProfile(c.profiles, "avscan", "192.0.2.1") == &branch);
+  BOOST_TEST(selectProfile(c.profiles, "avscan", "10.0.0.1") == nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(profile_mistakes_are_named) {
+  const std::string base = "scan.database_dir = /x\n";
+  BOOST_TEST(throwsMentioning(base + "policy.on_error.encrypted = sometimes\n", "policy.on_error.encrypted"));
+  BOOST_TEST(throwsMentioning(base + "policy.on_error.hairy = block\n", "hairy"));
+  BOOST_TEST(throwsMentioning(base + "policy.colour = red\n", "policy.colour"));
+  BOOST_TEST(throwsMentioning(base + "profile.x.fail_mode = drop\n", "nothing selects it"));
+  BOOST_TEST(throwsMentioning(base + "profile.x.services = avscan\n", "icap.service"));
+  BOOST_TEST(throwsMentioning(base + "profile.x.clients = 10.0.0.0/33\n", "profile.x.clients"));
+  BOOST_TEST(throwsMentioning(base + "profile.x.clients = mail.example.com\n", "profile.x.clients"));
+  BOOST_TEST(throwsMentioning(base + "profile.x.services = a\nprofile.x.colour = red\n", "profile.x.colour"));
+  BOOST_TEST(throwsMentioning(base + "profile.x.services = a\nprofile.y.services = a\n", "belongs to profile"));
+  BOOST_TEST(throwsMentioning(base + "profile.b@d.services = a\n", "profile name"));
+  BOOST_TEST(throwsMentioning(base + "policy.services = a\n", "belong to a profile"));
 }

@@ -62,18 +62,21 @@ struct Env {
   VectorSink sink;
   std::unique_ptr<Service> service;
 
-  explicit Env(FailMode mode = FailMode::Drop, bool withScanner = true) {
+  explicit Env(FailMode mode = FailMode::Drop, bool withScanner = true) : Env(PolicySettings(mode), {}, withScanner) {}
+  Env(PolicySettings policy, std::vector<Profile> profiles, bool withScanner = true) {
     config.engine.databaseDir = "/nonexistent";
-    config.failMode = mode;
+    config.policy = std::move(policy);
+    config.profiles = std::move(profiles);
     config.scanThreads = 1;
     config.spillThreshold = 16;  // force the temporary file path
     service = std::make_unique<Service>(config, withScanner ? scanner : nullptr, &sink, loadTemplates(config));
   }
 
-  Answer run(bool allow204, icap::Method method = icap::Method::Respmod, const std::string& message = kMessage) {
+  Answer run(bool allow204, icap::Method method = icap::Method::Respmod, const std::string& message = kMessage,
+             const std::string& serviceName = "avscan", const std::string& gateway = "10.1.2.3") {
     icap::RequestHead head;
     head.method = method;
-    head.service = "avscan";
+    head.service = serviceName;
     head.allow204 = allow204;
     head.reqHdr = "GET imap://u@h/INBOX;UIDVALIDITY=5/;UID=6 HTTP/1.1\r\n\r\n";
     if (method == icap::Method::Respmod) {
@@ -83,7 +86,7 @@ struct Env {
     scan::MessageBody body(config.spillThreshold, "/tmp");
     BOOST_REQUIRE(body.append(message));
     std::string wire;
-    BOOST_REQUIRE(service->respond(head, body, false, "10.1.2.3", false, [&](std::string_view d) {
+    BOOST_REQUIRE(service->respond(head, body, false, gateway, false, [&](std::string_view d) {
       wire.append(d);
       return true;
     }));
@@ -193,4 +196,88 @@ BOOST_AUTO_TEST_CASE(istag_is_quoted_bounded_and_follows_the_signatures) {
   const auto options = parse(a.service->optionsResponse(false));
   BOOST_TEST(options.header("ISTag") == a.service->istag());
   BOOST_TEST(options.header("Encapsulated") == "null-body=0");
+}
+
+BOOST_AUTO_TEST_CASE(error_pass_with_subject_tag_sends_the_tagged_message) {
+  PolicySettings p(FailMode::Pass);
+  p.notifyRecipientOnErrorPass = true;
+  p.subjectTag = "[NOT SCANNED]";
+  Env env(p, {});
+  env.scanner->next.verdict = scan::Verdict::Error;
+  env.scanner->next.error = scan::ErrorClass::Encrypted;
+  const auto a = env.run(true);  // 204 allowed, but the message changes
+  BOOST_TEST(a.head.status == 200);
+  BOOST_TEST(a.header("X-Imapav-Action") == "pass-unscanned");
+  BOOST_TEST(a.header("X-Imapav-Error") == "encrypted");
+  std::string expected = kMessage;
+  expected.replace(expected.find("Subject: Test"), 13, "Subject: Test [NOT SCANNED]");
+  BOOST_TEST(a.body == expected);  // only the subject changed; the body came from the spilled file
+  BOOST_TEST(a.head.resHdr.find("Content-Length: " + std::to_string(expected.size()) + "\r\n") != std::string::npos);
+  BOOST_TEST(a.head.resHdr.find("X-Imapav-Unscanned: encrypted") != std::string::npos);
+  // Without the setting: a 204, the original stays as it is.
+  Env plain(FailMode::Pass);
+  plain.scanner->next = env.scanner->next;
+  BOOST_TEST(plain.run(true).head.status == 204);
+}
+
+BOOST_AUTO_TEST_CASE(protocol_only_virus_notice_is_announced_in_a_header) {
+  PolicySettings p;
+  p.virusNotice = VirusNotice::ProtocolOnly;
+  Env env(p, {});
+  env.scanner->next.verdict = scan::Verdict::Infected;
+  env.scanner->next.threats = {"Bad.One"};
+  const auto a = env.run(true);
+  BOOST_TEST(a.head.status == 200);
+  BOOST_TEST(a.header("X-Imapav-Notice") == "protocol-only");
+  BOOST_TEST(a.body.find("Bad.One") != std::string::npos);  // other ICAP clients still get the notice
+  Env normal;
+  normal.scanner->next = env.scanner->next;
+  BOOST_TEST(normal.run(true).header("X-Imapav-Notice") == "<missing>");
+}
+
+BOOST_AUTO_TEST_CASE(a_fragment_that_scans_clean_is_an_error_decided_by_policy) {
+  const std::string fragment =
+      "From: a@example.com\r\nSubject: part 1\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: message/partial; id=\"abc@example.com\"; number=1; total=2\r\n\r\nFrom: x\r\n";
+  Env env;  // everything blocked by default
+  env.scanner->next = clean();
+  auto a = env.run(true, icap::Method::Respmod, fragment);
+  BOOST_TEST(a.head.status == 200);
+  BOOST_TEST(a.header("X-Imapav-Verdict") == "error");
+  BOOST_TEST(a.header("X-Imapav-Error") == "fragmented");
+  BOOST_TEST(a.header("X-Imapav-Action") == "replace");
+  BOOST_TEST(env.sink.events.at(0).errorClass == "fragmented");
+  BOOST_TEST(env.sink.events.at(0).verdict == "error");  // never "clean"
+  PolicySettings permit;
+  permit.onError[static_cast<std::size_t>(scan::ErrorClass::Fragmented)] = FailMode::Pass;
+  Env lenient(permit, {});
+  lenient.scanner->next = clean();
+  a = lenient.run(true, icap::Method::Respmod, fragment);
+  BOOST_TEST(a.head.status == 204);
+  BOOST_TEST(a.header("X-Imapav-Action") == "pass-unscanned");
+  // An ordinary message is not a fragment.
+  BOOST_TEST(env.run(true).head.status == 204);
+}
+
+BOOST_AUTO_TEST_CASE(profiles_are_chosen_by_service_name_or_gateway_address) {
+  PolicySettings strict;  // block everything
+  Profile byName{"strict", {"avscan-strict"}, {}, strict};
+  PolicySettings lenient(FailMode::Pass);
+  Profile byAddress{"branch", {}, {*parseAddressRange("192.0.2.0/24")}, lenient};
+  Env env(PolicySettings(FailMode::Pass), {byName, byAddress});
+  BOOST_TEST(env.service->offers("avscan"));
+  BOOST_TEST(env.service->offers("avscan-strict"));
+  BOOST_TEST(!env.service->offers("other"));
+  env.scanner->next.verdict = scan::Verdict::Error;
+  env.scanner->next.error = scan::ErrorClass::Timeout;
+  BOOST_TEST(env.run(true).header("X-Imapav-Action") == "pass-unscanned");  // base: pass
+  BOOST_TEST(env.run(true, icap::Method::Respmod, kMessage, "avscan-strict").header("X-Imapav-Action") == "replace");
+  // The service name wins over the address.
+  BOOST_TEST(env.run(true, icap::Method::Respmod, kMessage, "avscan-strict", "192.0.2.9").header("X-Imapav-Action") ==
+             "replace");
+  BOOST_TEST(env.run(true, icap::Method::Respmod, kMessage, "avscan", "192.0.2.9").header("X-Imapav-Action") ==
+             "pass-unscanned");
+  BOOST_TEST(env.sink.events.at(1).service == "avscan-strict");
+  const auto options = parse(env.service->optionsResponse(false, "avscan-strict"));
+  BOOST_TEST(options.header("Service-ID") == "avscan-strict");
 }

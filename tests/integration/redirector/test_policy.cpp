@@ -1,0 +1,223 @@
+// Scan policy end to end (issue 4): real Dovecot, imapav-redirector, imapav-icapd with
+// errors caused for real, and real clients (python imaplib, curl).
+
+#include <boost/test/unit_test.hpp>
+#include <filesystem>
+#include <regex>
+
+#include "tests/integration/redirector/redirector_fixture.hpp"
+#include "tests/support/samples.hpp"
+
+using namespace imapav::test;
+using Settings = std::map<std::string, std::string>;
+
+namespace {
+
+bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
+
+std::string fragment() {
+  return "From: Alice <alice@example.org>\r\nTo: Bob <bob@example.net>\r\nSubject: big file (part 1/2)\r\n"
+         "Message-ID: <frag-1@example.org>\r\nMIME-Version: 1.0\r\n"
+         "Content-Type: message/partial; id=\"frag@example.org\"; number=1; total=2\r\n\r\n"
+         "From: Alice <alice@example.org>\r\nSubject: big file\r\n\r\nfirst half of the message\r\n";
+}
+
+std::string nestedZip() {
+  std::string nested = "innermost";
+  for (int i = 0; i < 6; ++i) nested = makeZip({{"layer" + std::to_string(i) + ".zip", nested}});
+  return mimeMessage("deep", "deep.zip", nested);
+}
+
+// UID -> what each message provokes in imapav-icapd with the settings below.
+struct Case {
+  std::string message;
+  std::string errorClass;  // "" = clean
+};
+
+std::vector<Case> cases() {
+  return {
+      {cleanMessage("clean one", 300), ""},
+      {mimeMessage("locked", "secret.zip", makeZip({{"a.txt", "hello"}}, true)), "encrypted"},
+      {nestedZip(), "archive_limit"},
+      {mimeMessage("setup", "setup.exe", "MZ" + std::string(20, '\0')), "corrupt"},
+      {fragment(), "fragmented"},
+      {cleanMessage("too big", 100000), "too_large"},
+  };
+}
+
+std::map<int, std::size_t> sizesOf(const std::string& json) {
+  std::map<int, std::size_t> out;
+  const std::regex re("\"(\\d+)\": (\\d+)");
+  const auto start = json.find("\"sizes\"");
+  if (start == std::string::npos) return out;
+  const std::string part = json.substr(start, json.find('}', start) - start);
+  for (std::sregex_iterator it(part.begin(), part.end(), re), last; it != last; ++it) {
+    out[std::stoi((*it)[1])] = std::stoul((*it)[2]);
+  }
+  return out;
+}
+
+// The message with "[NOT SCANNED]" appended to its Subject line (these have one unfolded).
+std::string tagged(std::string m, const std::string& tag) {
+  const auto at = m.find("Subject: ");
+  const auto eol = m.find("\r\n", at);
+  m.insert(eol, " " + tag);
+  return m;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(policy)
+
+BOOST_AUTO_TEST_CASE(each_error_class_is_blocked_or_permitted_as_configured) {
+  std::vector<std::string> box;
+  for (const auto& c : cases()) box.push_back(c.message);
+  for (const std::string action : {"block", "permit"}) {
+    BOOST_TEST_CONTEXT("action " << action) {
+      Settings icapd = {{"scan.max_recursion", "3"}, {"scan.max_file_size", "64k"}, {"scan.max_scan_size", "64k"},
+                        {"policy.fail_mode", action == "block" ? "pass" : "drop"},  // the classes must win
+                        {"policy.notify_recipient_on_error_pass", "true"}, {"policy.subject_tag", "[NOT SCANNED]"}};
+      for (const auto& c : cases()) {
+        if (!c.errorClass.empty()) icapd["policy.on_error." + c.errorClass] = action;
+      }
+      RedirectorFixture f(box, {}, false, icapd);
+      const std::string dir = f.dovecot.dir().file("out");
+      const auto r = f.fetchAll(f.port(), dir);
+      BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output + f.log());
+      const auto sizes = sizesOf(r.output);
+      const auto all = cases();
+      for (std::size_t i = 0; i < all.size(); ++i) {
+        const int uid = static_cast<int>(i + 1);
+        BOOST_TEST_CONTEXT("uid " << uid << " " << all[i].errorClass) {
+          const auto got = readFile(dir + "/" + std::to_string(uid) + ".eml");
+          BOOST_TEST(sizes.at(uid) == got.size());  // the size told is the size delivered
+          if (all[i].errorClass.empty()) {
+            BOOST_TEST(got == all[i].message);
+          } else if (action == "block") {
+            BOOST_TEST(contains(got, "X-Imapav-Status: dropped"));
+            BOOST_TEST(contains(got, "X-Imapav-Reason: " + all[i].errorClass));
+            BOOST_TEST(got.size() < all[i].message.size() + 2000);
+            BOOST_TEST(!contains(got, "first half of the message"));
+          } else {
+            BOOST_TEST(got == tagged(all[i].message, "[NOT SCANNED]"));  // delivered, and the user is told
+          }
+        }
+      }
+      f.stop();
+      f.icapd.stop();
+      const auto rows = f.icapd.query("SELECT uid, verdict, action, error_class FROM scan_events ORDER BY uid");
+      BOOST_REQUIRE_EQUAL(rows.size(), all.size());
+      for (std::size_t i = 0; i < all.size(); ++i) {
+        BOOST_TEST_CONTEXT("row " << i) {
+          const auto& row = rows[i];
+          BOOST_TEST(row.at("error_class") == all[i].errorClass);
+          if (all[i].errorClass.empty()) {
+            BOOST_TEST(row.at("action") == "pass");
+          } else {
+            BOOST_TEST(row.at("verdict") == "error");  // a fragment is never "clean"
+            BOOST_TEST(row.at("action") == (action == "block" ? "replace" : "pass-unscanned"));
+          }
+        }
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(subject_tags_on_real_subjects_keep_sizes_consistent) {
+  const std::string body(3000, 'x');
+  const std::vector<std::string> box = {
+      "From: a@example.org\r\nSubject: =?UTF-8?B?R3LDvMOfZSBhdXMgS8O2bG4=?=\r\nMIME-Version: 1.0\r\n"
+      "Content-Type: text/plain; charset=utf-8\r\n\r\n" + body + "\r\n",
+      "From: a@example.org\r\nSubject: a long subject that was folded by the sender's\r\n mail program\r\n\r\n" +
+          body + "\r\n",
+      "From: a@example.org\r\nTo: b@example.net\r\n\r\n" + body + "\r\n",  // no Subject at all
+  };
+  // Every message is too large to scan and permitted: each gets the tag.
+  RedirectorFixture f(box, {}, false,
+                      {{"scan.max_file_size", "1k"}, {"scan.max_scan_size", "1k"}, {"policy.fail_mode", "pass"},
+                       {"policy.notify_recipient_on_error_pass", "true"}, {"policy.subject_tag", "[UNSCANNED]"}});
+  const std::string dir = f.dovecot.dir().file("tags");
+  const auto r = f.fetchAll(f.port(), dir, {"--batch"});
+  BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output + f.log());
+  const auto sizes = sizesOf(r.output);
+  const auto one = readFile(dir + "/1.eml");
+  BOOST_TEST(contains(one, "Subject: =?UTF-8?B?R3LDvMOfZSBhdXMgS8O2bG4=?= [UNSCANNED]\r\n"));
+  const auto two = readFile(dir + "/2.eml");
+  BOOST_TEST(contains(two, "Subject: a long subject that was folded by the sender's\r\n mail program [UNSCANNED]\r\n"));
+  const auto three = readFile(dir + "/3.eml");
+  BOOST_TEST(contains(three, "Subject: [UNSCANNED]\r\n"));
+  for (int uid = 1; uid <= 3; ++uid) {
+    const auto got = readFile(dir + "/" + std::to_string(uid) + ".eml");
+    BOOST_TEST(sizes.at(uid) == got.size());
+    BOOST_TEST(got.substr(got.size() - body.size() - 2) == body + "\r\n");  // the body untouched
+  }
+}
+
+BOOST_AUTO_TEST_CASE(protocol_only_virus_notice_as_imaplib_and_curl_see_it) {
+  const std::vector<std::string> box = {cleanMessage("fine", 300), infectedMessage("bad invoice"),
+                                        cleanMessage("also fine", 300)};
+  RedirectorFixture f(box, {}, false, {{"policy.virus_notice", "protocol-only"}});
+  // imaplib, one FETCH per message: the infected one is answered NO [ALERT], no data.
+  const std::string dir = f.dovecot.dir().file("po");
+  auto r = f.fetchAll(f.port(), dir, {"--allow-no"});
+  BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output + f.log());
+  BOOST_TEST(readFile(dir + "/1.eml") == box[0]);
+  BOOST_TEST(readFile(dir + "/3.eml") == box[2]);
+  BOOST_TEST(!std::filesystem::exists(dir + "/2.eml"));
+  BOOST_TEST_MESSAGE(r.output);
+  BOOST_TEST(contains(r.output, "\"2\": \"[ALERT] imapav: message withheld, malware found: UID 2 (Eicar"));
+  // One FETCH of all three: the clean ones arrive, the command ends NO [ALERT].
+  const std::string batch = f.dovecot.dir().file("po-batch");
+  r = f.fetchAll(f.port(), batch, {"--allow-no", "--batch"});
+  BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output + f.log());
+  BOOST_TEST(readFile(batch + "/1.eml") == box[0]);
+  BOOST_TEST(readFile(batch + "/3.eml") == box[2]);
+  BOOST_TEST(!std::filesystem::exists(batch + "/2.eml"));
+  BOOST_TEST(contains(r.output, "\"1,2,3\": \"[ALERT] imapav: message withheld"));
+  // curl: the download fails, with nothing of the message written.
+  const std::string out = f.dovecot.dir().file("curl-2.eml");
+  const auto c = runCommand({"curl", "-s", "-S", "--max-time", "30", "--user", std::string("bob:") + DovecotFixture::kPassword,
+                             "-o", out, "imap://127.0.0.1:" + std::to_string(f.port()) + "/INBOX;UID=2"},
+                            std::chrono::seconds(40));
+  BOOST_TEST(c.exitCode != 0);
+  BOOST_TEST_MESSAGE("curl: " << c.output);
+  BOOST_TEST((!std::filesystem::exists(out) || readFile(out).find("EICAR") == std::string::npos));
+  const auto clean = runCommand({"curl", "-s", "--max-time", "30", "--user", std::string("bob:") + DovecotFixture::kPassword,
+                                 "imap://127.0.0.1:" + std::to_string(f.port()) + "/INBOX;UID=3"},
+                                std::chrono::seconds(40));
+  BOOST_TEST(clean.exitCode == 0);
+  BOOST_TEST(clean.output == box[2]);
+  f.stop();
+  BOOST_TEST(contains(f.log(), "outcome=withheld"));
+  BOOST_TEST(contains(f.log(), "withheld=1"));
+}
+
+BOOST_AUTO_TEST_CASE(profiles_by_service_name_give_gateways_different_rules) {
+  const std::vector<std::string> box = {mimeMessage("locked", "secret.zip", makeZip({{"a.txt", "hello"}}, true))};
+  // The base policy permits encrypted archives; the strict profile blocks them. Two
+  // gateways ask one imapav-icapd for different services.
+  const Settings icapd = {{"policy.on_error.encrypted", "permit"},
+                          {"profile.strict.services", "avscan-strict"},
+                          {"profile.strict.on_error.encrypted", "block"}};
+  for (const std::string suffix : {"", "-strict"}) {
+    BOOST_TEST_CONTEXT("service avscan" << suffix) {
+      RedirectorFixture f(box, {{"icap.servers", "@ICAP@" + suffix}}, false, icapd);
+      const std::string dir = f.dovecot.dir().file("profile");
+      const auto r = f.fetchAll(f.port(), dir);
+      BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output + f.log());
+      const auto got = readFile(dir + "/1.eml");
+      if (suffix.empty()) {
+        BOOST_TEST(got == box[0]);
+      } else {
+        BOOST_TEST(contains(got, "X-Imapav-Reason: encrypted"));
+      }
+      f.icapd.stop();
+      const auto rows = f.icapd.query("SELECT service, action FROM scan_events");
+      BOOST_REQUIRE_EQUAL(rows.size(), 1u);
+      BOOST_TEST(rows[0].at("service") == "avscan" + suffix);
+      BOOST_TEST(rows[0].at("action") == (suffix.empty() ? "pass-unscanned" : "replace"));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
