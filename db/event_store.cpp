@@ -26,6 +26,14 @@ constexpr const char* kSelectSql =
     " threats, action, error_class, scan_time_us, engine_version, signature_version, cached"
     " FROM scan_events ORDER BY id";
 
+constexpr const char* kInsertNotificationSql =
+    "INSERT INTO notifications (time_us, kind, recipient, outcome, attempts, detail,"
+    " message_id, gateway) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+constexpr const char* kSelectNotificationsSql =
+    "SELECT time_us, kind, recipient, outcome, attempts, detail, message_id, gateway"
+    " FROM notifications ORDER BY id";
+
 // "0001_initial.sql" -> 1; -1 when the name does not start with a positive number.
 int versionOf(std::string_view name) {
   int version = 0;
@@ -130,12 +138,15 @@ EventStore::EventStore(const std::string& path, Mode mode, std::chrono::millisec
   exec("PRAGMA journal_mode=WAL", "enable WAL");
   exec("PRAGMA synchronous=NORMAL", "set synchronous");
   migrate();
+  prepare(kInsertSql, insert_, "prepare insert");
+  prepare(kInsertNotificationSql, insertNotification_, "prepare notification insert");
+}
 
-  sqlite3_stmt* stmt = nullptr;
-  const int prc =
-      sqlite3_prepare_v3(db_.get(), kInsertSql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
-  insert_.reset(stmt);
-  if (prc != SQLITE_OK) fail("prepare insert", prc);
+void EventStore::prepare(const char* sql, StmtPtr& stmt, const std::string& doing) {
+  sqlite3_stmt* raw = nullptr;
+  const int rc = sqlite3_prepare_v3(db_.get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+  stmt.reset(raw);
+  if (rc != SQLITE_OK) fail(doing, rc);
 }
 
 void EventStore::migrate() {
@@ -166,52 +177,86 @@ void EventStore::migrate() {
   }
 }
 
-void EventStore::insert(const std::vector<ScanEvent>& batch) {
-  if (batch.empty()) return;
+void EventStore::insert(const std::vector<ScanEvent>& batch) { insert(batch, {}); }
+
+void EventStore::insertNotifications(const std::vector<NotificationEvent>& batch) {
+  insert({}, batch);
+}
+
+void EventStore::insert(const std::vector<ScanEvent>& scans,
+                        const std::vector<NotificationEvent>& notifications) {
+  if (scans.empty() && notifications.empty()) return;
   if (!insert_) {
     throw EventStoreError("event store " + path_ + ": opened read-only", SQLITE_READONLY);
   }
   exec("BEGIN IMMEDIATE", "begin insert");
-  sqlite3_stmt* stmt = insert_.get();
   try {
-    for (const ScanEvent& e : batch) {
-      Binder bind(stmt);
-      bind.integer(e.timeUs)
-          .text(e.gateway)
-          .text(e.service)
-          .text(e.method)
-          .text(e.clientIp)
-          .text(e.user)
-          .text(e.imapUrl)
-          .text(e.mailbox)
-          .optional(e.uidValidity)
-          .optional(e.uid)
-          .text(e.messageId)
-          .text(e.sender)
-          .text(e.recipients)
-          .text(e.subject)
-          .integer(e.size)
-          .text(e.sha256)
-          .text(e.verdict)
-          .text(e.threats)
-          .text(e.action)
-          .text(e.errorClass)
-          .integer(e.scanTimeUs)
-          .text(e.engineVersion)
-          .text(e.signatureVersion)
-          .integer(e.cached ? 1 : 0);
-      if (bind.rc() != SQLITE_OK) {
-        sqlite3_reset(stmt);
-        fail("bind insert", bind.rc());
-      }
-      const int rc = sqlite3_step(stmt);
-      sqlite3_reset(stmt);
-      if (rc != SQLITE_DONE) fail("insert", rc);
-    }
+    insertRows(scans);
+    insertRows(notifications);
     exec("COMMIT", "commit insert");
   } catch (...) {
     sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
     throw;
+  }
+}
+
+void EventStore::insertRows(const std::vector<ScanEvent>& batch) {
+  sqlite3_stmt* stmt = insert_.get();
+  for (const ScanEvent& e : batch) {
+    Binder bind(stmt);
+    bind.integer(e.timeUs)
+        .text(e.gateway)
+        .text(e.service)
+        .text(e.method)
+        .text(e.clientIp)
+        .text(e.user)
+        .text(e.imapUrl)
+        .text(e.mailbox)
+        .optional(e.uidValidity)
+        .optional(e.uid)
+        .text(e.messageId)
+        .text(e.sender)
+        .text(e.recipients)
+        .text(e.subject)
+        .integer(e.size)
+        .text(e.sha256)
+        .text(e.verdict)
+        .text(e.threats)
+        .text(e.action)
+        .text(e.errorClass)
+        .integer(e.scanTimeUs)
+        .text(e.engineVersion)
+        .text(e.signatureVersion)
+        .integer(e.cached ? 1 : 0);
+    if (bind.rc() != SQLITE_OK) {
+      sqlite3_reset(stmt);
+      fail("bind insert", bind.rc());
+    }
+    const int rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_DONE) fail("insert", rc);
+  }
+}
+
+void EventStore::insertRows(const std::vector<NotificationEvent>& batch) {
+  sqlite3_stmt* stmt = insertNotification_.get();
+  for (const NotificationEvent& e : batch) {
+    Binder bind(stmt);
+    bind.integer(e.timeUs)
+        .text(e.kind)
+        .text(e.recipient)
+        .text(e.outcome)
+        .integer(e.attempts)
+        .text(e.detail)
+        .text(e.messageId)
+        .text(e.gateway);
+    if (bind.rc() != SQLITE_OK) {
+      sqlite3_reset(stmt);
+      fail("bind notification insert", bind.rc());
+    }
+    const int rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_DONE) fail("insert notification", rc);
   }
 }
 
@@ -221,6 +266,10 @@ int EventStore::schemaVersion() const {
 
 std::int64_t EventStore::count() const {
   return queryInt("SELECT count(*) FROM scan_events", "count rows");
+}
+
+std::int64_t EventStore::countNotifications() const {
+  return queryInt("SELECT count(*) FROM notifications", "count notifications");
 }
 
 std::vector<ScanEvent> EventStore::readAll() const {
@@ -259,6 +308,29 @@ std::vector<ScanEvent> EventStore::readAll() const {
     e.cached = sqlite3_column_int64(raw, c++) != 0;
   }
   if (rc != SQLITE_DONE) fail("select", rc);
+  return rows;
+}
+
+std::vector<NotificationEvent> EventStore::readNotifications() const {
+  sqlite3_stmt* raw = nullptr;
+  const int prc = sqlite3_prepare_v2(db_.get(), kSelectNotificationsSql, -1, &raw, nullptr);
+  const StmtPtr stmt(raw);
+  if (prc != SQLITE_OK) fail("prepare notification select", prc);
+  std::vector<NotificationEvent> rows;
+  int rc = SQLITE_OK;
+  while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
+    NotificationEvent& e = rows.emplace_back();
+    int c = 0;
+    e.timeUs = sqlite3_column_int64(raw, c++);
+    e.kind = columnText(raw, c++);
+    e.recipient = columnText(raw, c++);
+    e.outcome = columnText(raw, c++);
+    e.attempts = sqlite3_column_int64(raw, c++);
+    e.detail = columnText(raw, c++);
+    e.messageId = columnText(raw, c++);
+    e.gateway = columnText(raw, c++);
+  }
+  if (rc != SQLITE_DONE) fail("notification select", rc);
   return rows;
 }
 

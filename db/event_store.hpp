@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "db/notification_event.hpp"
 #include "db/scan_event.hpp"
 
 struct sqlite3;
@@ -28,9 +29,9 @@ class EventStoreError : public std::runtime_error {
 
 inline constexpr std::chrono::milliseconds kDefaultBusyTimeout{5000};
 
-// Synchronous access to the scan event database. One instance per thread: the writer
-// thread owns one, read-only tools open their own alongside it (WAL lets them read while
-// the server writes).
+// Synchronous access to the event database (scan_events, notifications). One instance per
+// thread: the writer thread owns one, read-only tools open their own alongside it (WAL lets
+// them read while the server writes).
 class EventStore {
  public:
   // Opens or creates the file with WAL and synchronous=NORMAL, then applies pending
@@ -51,10 +52,16 @@ class EventStore {
 
   // All rows in one transaction with one reused prepared statement; all or nothing.
   void insert(const std::vector<ScanEvent>& batch);
+  void insertNotifications(const std::vector<NotificationEvent>& batch);
+  // Both kinds in one transaction, all or nothing: the writer's mixed batch.
+  void insert(const std::vector<ScanEvent>& scans,
+              const std::vector<NotificationEvent>& notifications);
   int schemaVersion() const;
-  std::int64_t count() const;  // rows in scan_events
+  std::int64_t count() const;               // rows in scan_events
+  std::int64_t countNotifications() const;  // rows in notifications
   // Every row in insertion order. For tests and small tools; the CLI queries with SQL.
   std::vector<ScanEvent> readAll() const;
+  std::vector<NotificationEvent> readNotifications() const;
   const std::string& path() const noexcept { return path_; }
 
   // The highest version among the embedded migrations.
@@ -74,13 +81,18 @@ class EventStore {
   EventStore(const std::string& path, Mode mode, std::chrono::milliseconds busyTimeout);
 
   void migrate();
+  void insertRows(const std::vector<ScanEvent>& batch);  // inside a transaction
+  void insertRows(const std::vector<NotificationEvent>& batch);
+  void prepare(const char* sql, StmtPtr& stmt, const std::string& doing);
   [[noreturn]] void fail(const std::string& doing, int rc) const;
   void exec(const char* sql, const std::string& doing);
   std::int64_t queryInt(const char* sql, const std::string& doing) const;
 
   std::string path_;
   DbPtr db_;
-  StmtPtr insert_;  // declared after db_ so it is finalized before the connection closes
+  // Declared after db_ so they are finalized before the connection closes; null read-only.
+  StmtPtr insert_;
+  StmtPtr insertNotification_;
 };
 
 }  // namespace imapav::db

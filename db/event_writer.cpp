@@ -70,6 +70,19 @@ EventWriter::~EventWriter() {
 }
 
 bool EventWriter::submit(ScanEvent event) noexcept {
+  return enqueue(Row(std::in_place_type<ScanEvent>, std::move(event)));  // moves never throw
+}
+
+bool EventWriter::submitNotification(NotificationEvent event) noexcept {
+  return enqueue(Row(std::in_place_type<NotificationEvent>, std::move(event)));
+}
+
+bool EventWriter::enqueue(Row row) noexcept {
+  const bool notification = std::holds_alternative<NotificationEvent>(row);
+  const auto countDrop = [&] {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    if (notification) notificationsDropped_.fetch_add(1, std::memory_order_relaxed);
+  };
   bool accepted = false;
   try {
     bool wakeWriter = false;
@@ -78,25 +91,28 @@ bool EventWriter::submit(ScanEvent event) noexcept {
     {
       const std::lock_guard lock(mutex_);
       if (!stopping_ && queue_.size() < options_.maxQueue) {
-        queue_.push_back(std::move(event));
+        queue_.push_back(std::move(row));
         accepted = true;
         queued_.fetch_add(1, std::memory_order_relaxed);
+        if (notification) notificationsQueued_.fetch_add(1, std::memory_order_relaxed);
         wakeWriter = queue_.size() == options_.batchSize;
       } else {
-        dropped_.fetch_add(1, std::memory_order_relaxed);
+        countDrop();
         logDrop = dropLog_.allow(Clock::now(), heldBack);
       }
     }
     if (wakeWriter) wake_.notify_one();
     if (logDrop) {
-      logError("event log queue full or writer stopped, scan events dropped path=" + path_ +
+      logError(std::string("event log queue full or writer stopped, ") +
+               (notification ? "notifications" : "scan events") + " dropped path=" + path_ +
                " max_queue=" + std::to_string(options_.maxQueue) +
                " dropped_total=" + std::to_string(dropped_.load()) +
+               " notifications_dropped_total=" + std::to_string(notificationsDropped_.load()) +
                " log_lines_suppressed=" + std::to_string(heldBack));
     }
   } catch (...) {
     // Only allocation can throw above; a row that did not make it in is a dropped row.
-    if (!accepted) dropped_.fetch_add(1, std::memory_order_relaxed);
+    if (!accepted) countDrop();
   }
   return accepted;
 }
@@ -119,6 +135,10 @@ WriterStats EventWriter::stats() const {
   s.failed = failed_.load();
   s.batches = batches_.load();
   s.openFailures = openFailures_.load();
+  s.notificationsQueued = notificationsQueued_.load();
+  s.notificationsWritten = notificationsWritten_.load();
+  s.notificationsDropped = notificationsDropped_.load();
+  s.notificationsFailed = notificationsFailed_.load();
   return s;
 }
 
@@ -162,8 +182,15 @@ void EventWriter::work() {
     }
   };
 
+  std::vector<ScanEvent> scans;  // one batch, split by kind; reused: keeps its capacity
+  std::vector<NotificationEvent> notifications;
+  const auto countFailed = [&] {
+    failed_.fetch_add(scans.size() + notifications.size());
+    notificationsFailed_.fetch_add(notifications.size());
+  };
+
   auto onWriteFailure = [&](const char* error, int sqliteCode, std::size_t rows, bool stopping) {
-    failed_.fetch_add(rows);
+    countFailed();
     healthy_ = false;
     wasFailing = true;
     if (stopping) lastAttemptMade = true;
@@ -175,7 +202,6 @@ void EventWriter::work() {
   };
 
   tryOpen();
-  std::vector<ScanEvent> batch;  // reused: keeps its capacity across batches
   for (;;) {
     bool stopping = false;
     {
@@ -185,16 +211,23 @@ void EventWriter::work() {
       stopping = stopping_;
     }
     for (;;) {
-      batch.clear();
+      scans.clear();
+      notifications.clear();
       {
         const std::lock_guard lock(mutex_);
         const auto n = std::min(options_.batchSize, queue_.size());
         for (std::size_t i = 0; i < n; ++i) {
-          batch.push_back(std::move(queue_.front()));
+          Row& row = queue_.front();
+          if (auto* scan = std::get_if<ScanEvent>(&row)) {
+            scans.push_back(std::move(*scan));
+          } else {
+            notifications.push_back(std::get<NotificationEvent>(std::move(row)));
+          }
           queue_.pop_front();
         }
       }
-      if (batch.empty()) break;
+      const std::size_t rows = scans.size() + notifications.size();
+      if (rows == 0) break;
 
       if (!store && stopping && !lastAttemptMade) {
         lastAttemptMade = true;
@@ -203,26 +236,27 @@ void EventWriter::work() {
         tryOpen();
       }
       if (!store) {
-        failed_.fetch_add(batch.size());
-        logFailure("database unavailable path=" + path_, batch.size());
+        countFailed();
+        logFailure("database unavailable path=" + path_, rows);
         continue;
       }
       if (stopping && lastAttemptMade && !healthy_) {
         // The final drain already failed once; do not wait busyTimeout per batch at exit.
-        failed_.fetch_add(batch.size());
+        countFailed();
         continue;
       }
       try {
-        store->insert(batch);
-        written_.fetch_add(batch.size());
+        store->insert(scans, notifications);  // one transaction for both kinds
+        written_.fetch_add(rows);
+        notificationsWritten_.fetch_add(notifications.size());
         batches_.fetch_add(1);
         healthy_ = true;
         if (wasFailing) logInfo("event log writing again path=" + path_);
         wasFailing = false;
       } catch (const EventStoreError& e) {
-        onWriteFailure(e.what(), e.sqliteCode(), batch.size(), stopping);
+        onWriteFailure(e.what(), e.sqliteCode(), rows, stopping);
       } catch (const std::exception& e) {
-        onWriteFailure(e.what(), 0, batch.size(), stopping);
+        onWriteFailure(e.what(), 0, rows, stopping);
       }
     }
     // Reopen while idle too, so healthy() recovers before the next scan arrives.

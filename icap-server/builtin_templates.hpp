@@ -6,4 +6,5 @@
 namespace imapav::icapd {
 std::string_view builtinVirusTemplate();
 std::string_view builtinErrorTemplate();
+std::string_view builtinSenderTemplate();
 }  // namespace imapav::icapd

@@ -77,6 +77,16 @@ Config loadConfig(const std::string& path) {
       {"notice.virus_template", [&](const std::string&, const std::string& v) { c.virusTemplateFile = v; }},
       {"notice.error_template", [&](const std::string&, const std::string& v) { c.errorTemplateFile = v; }},
       {"notice.from", [&](const std::string&, const std::string& v) { c.noticeFrom = v; }},
+      {"notify.relay", [&](const std::string& k, const std::string& v) { c.notifyRelay = config::parseHostPort(k, v); }},
+      {"notify.from", [&](const std::string&, const std::string& v) { c.notifyFrom = v; }},
+      {"notify.subject", [&](const std::string&, const std::string& v) { c.notifySubject = v; }},
+      {"notify.template", [&](const std::string&, const std::string& v) { c.notifyTemplateFile = v; }},
+      {"notify.timeout", [&](const std::string& k, const std::string& v) { c.notifyTimeout = parseDuration(k, v); }},
+      {"notify.max_attempts", [&](const std::string& k, const std::string& v) { c.notifyMaxAttempts = toUnsigned(k, v, 1, 100); }},
+      {"notify.retry_delay", [&](const std::string& k, const std::string& v) { c.notifyRetryDelay = parseDuration(k, v); }},
+      {"notify.max_queue", [&](const std::string& k, const std::string& v) { c.notifyMaxQueue = toUnsigned(k, v, 1, 1000000); }},
+      {"notify.rate_per_sender", [&](const std::string& k, const std::string& v) { c.notifyRatePerSender = toUnsigned(k, v, 0, 1000000); }},
+      {"notify.rate_window", [&](const std::string& k, const std::string& v) { c.notifyRateWindow = parseDuration(k, v); }},
       {"log.database", [&](const std::string&, const std::string& v) { c.database = v; }},
       {"log.level",
        [&](const std::string& k, const std::string& v) {
@@ -168,6 +178,14 @@ Config loadConfig(const std::string& path) {
   if (c.engine.databaseDir.empty()) throw ConfigError(path + ": scan.database_dir is required");
   if (c.scanThreads == 0) c.scanThreads = std::max(1u, std::thread::hardware_concurrency());
   if (c.noticeFrom.empty()) c.noticeFrom = "imapav <postmaster@localhost>";
+  if (c.notifyFrom.empty()) c.notifyFrom = c.noticeFrom;
+  if (c.notifyTimeout.count() <= 0) throw ConfigError("notify.timeout must be positive");
+  const auto notifies = [](const PolicySettings& p) { return p.notifySenderOnVirus || p.notifySenderOnErrorDrop; };
+  bool anyNotifies = notifies(c.policy);
+  for (const auto& p : c.profiles) anyNotifies = anyNotifies || notifies(p.policy);
+  if (anyNotifies && !c.notifyRelay) {
+    throw ConfigError(path + ": a policy sends notifications (notify_sender_on_*), but notify.relay is not set");
+  }
   if (c.maxBodySize < c.preview) throw ConfigError("icap.max_body_size must not be below icap.preview");
   return c;
 }

@@ -3,6 +3,7 @@
 // throws ConfigError with a message that names the key and the problem.
 
 #include <chrono>
+#include <optional>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -51,6 +52,18 @@ struct Config {
   std::string virusTemplateFile;  // "" = the built-in template
   std::string errorTemplateFile;
   std::string noticeFrom;         // From of a notice when the original has none
+
+  // notify.*: notification mails (policy notify_sender_on_*), through an SMTP relay.
+  std::optional<config::HostPort> notifyRelay;  // required when a policy sends notifications
+  std::string notifyFrom;                       // From of a notification
+  std::string notifySubject = "Undelivered: your message \"${subject}\" was blocked";
+  std::string notifyTemplateFile;               // "" = the built-in template
+  std::chrono::milliseconds notifyTimeout{10'000};
+  unsigned notifyMaxAttempts = 4;
+  std::chrono::milliseconds notifyRetryDelay{30'000};
+  std::size_t notifyMaxQueue = 1000;
+  unsigned notifyRatePerSender = 10;  // per notify.rate_window; 0 = unlimited
+  std::chrono::milliseconds notifyRateWindow{3'600'000};
 
   // log.*
   std::string database;  // SQLite event log; "" disables it (loudly)

@@ -5,6 +5,7 @@
 
 #include <clamav.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
@@ -24,6 +25,9 @@ class WriterSink final : public imapav::icapd::EventSink {
  public:
   explicit WriterSink(imapav::db::EventWriter& writer) : writer_(writer) {}
   void record(imapav::db::ScanEvent event) override { writer_.submit(std::move(event)); }
+  void recordNotification(imapav::db::NotificationEvent event) override {
+    writer_.submitNotification(std::move(event));
+  }
 
  private:
   imapav::db::EventWriter& writer_;
@@ -78,6 +82,36 @@ class IcapdApp final : public imapav::config::DaemonApp {
       }
 
       imapav::icapd::Service service(config, scanner, sink.get(), std::move(templates));
+      // Notification mails: their own queue and thread; each outcome becomes a log row.
+      std::unique_ptr<imapav::notify::Notifier> notifier;
+      if (config.notifyRelay) {
+        imapav::notify::NotifierOptions o;
+        o.relayHost = config.notifyRelay->host;
+        o.relayPort = config.notifyRelay->port;
+        o.timeout = config.notifyTimeout;
+        o.heloName = service.hostname();
+        o.maxAttempts = config.notifyMaxAttempts;
+        o.retryDelay = config.notifyRetryDelay;
+        o.maxQueue = config.notifyMaxQueue;
+        o.ratePerKey = config.notifyRatePerSender;
+        o.rateWindow = std::chrono::duration_cast<std::chrono::seconds>(config.notifyRateWindow);
+        notifier = std::make_unique<imapav::notify::Notifier>(o, [sink = sink.get()](const imapav::notify::Result& r) {
+          if (!sink) return;
+          imapav::db::NotificationEvent ev;
+          ev.timeUs = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+          ev.kind = r.kind;
+          ev.recipient = r.recipient;
+          ev.outcome = std::string(imapav::notify::outcomeName(r.outcome));
+          ev.attempts = r.attempts;
+          ev.detail = r.detail;
+          ev.messageId = r.reference;
+          ev.gateway = r.origin;
+          sink->recordNotification(std::move(ev));
+        });
+        service.setNotifier(notifier.get());
+        log.information("notifications via %s:%hu", config.notifyRelay->host, config.notifyRelay->port);
+      }
       imapav::icapd::Server server(service);
       const auto port = server.start();
       log.information("listening on %s:%hu service=%s istag=%s max_connections=%u scan_threads=%u profiles=%s",
@@ -86,6 +120,8 @@ class IcapdApp final : public imapav::config::DaemonApp {
       waitForTerminationRequest();
       log.information("stopping: finishing requests in flight");
       const bool clean = server.stop();
+      service.setNotifier(nullptr);
+      notifier.reset();  // its last outcomes ("shutdown") still reach the event log
       if (writer) {
         writer->stop();
         const auto st = writer->stats();

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -173,13 +174,16 @@ class ChunkedSender {
 }  // namespace
 
 Templates loadTemplates(const Config& config) {
-  Templates t{
-      config.virusTemplateFile.empty()
-          ? compileTemplate(builtinVirusTemplate(), "(built-in virus notice)")
-          : compileTemplate(readFileOrThrow(config.virusTemplateFile), config.virusTemplateFile),
-      config.errorTemplateFile.empty()
-          ? compileTemplate(builtinErrorTemplate(), "(built-in error notice)")
-          : compileTemplate(readFileOrThrow(config.errorTemplateFile), config.errorTemplateFile)};
+  const auto load = [](const std::string& file, std::string_view builtin, const std::string& name) {
+    return file.empty() ? compileTemplate(builtin, "(built-in " + name + ")")
+                        : compileTemplate(readFileOrThrow(file), file);
+  };
+  auto subject = mime::Template::parse(config.notifySubject, mime::noticeVariables());
+  if (!subject) throw ConfigError("notify.subject: " + subject.error().text);
+  Templates t{load(config.virusTemplateFile, builtinVirusTemplate(), "virus notice"),
+              load(config.errorTemplateFile, builtinErrorTemplate(), "error notice"),
+              load(config.notifyTemplateFile, builtinSenderTemplate(), "sender notification"),
+              std::move(subject.value())};
   return t;
 }
 
@@ -334,6 +338,7 @@ Service::Outcome Service::evaluate(const icap::RequestHead& head, const scan::Me
     events_->record(std::move(ev));
   }
 
+  if (decision.notifySender) notifySender(out, gateway);
   scanLog().information(
       "scan gateway=%s service=%s profile=%s size=%z verdict=%s action=%s reason=\"%s\" time_ms=%.1f",
       gateway, head.service, out.profile.empty() ? std::string("-") : out.profile, body.size(),
@@ -343,12 +348,70 @@ Service::Outcome Service::evaluate(const icap::RequestHead& head, const scan::Me
   return out;
 }
 
+std::map<std::string, std::string, std::less<>> Service::templateVariables(const Outcome& outcome,
+                                                                          const std::string& gateway) const {
+  const auto& summary = outcome.summary;
+  const auto& decision = outcome.decision;
+  return {{"threats", decision.reason},
+          {"sender", summary.sender},
+          {"recipients", join(summary.recipients, ", ")},
+          {"subject", summary.subject},
+          {"date", summary.date},
+          {"message_id", summary.messageId},
+          {"gateway", gateway},
+          {"reason", reasonText(outcome.result, decision)},
+          {"scan_time", httpDateNow()},
+          {"server", hostname_ + " (" + std::string(kServer) + ")"},
+          {"istag", istag_},
+          {"action", std::string(toString(decision.action))}};
+}
+
+// A notification to the original sender, never to a null, bounce or automatic sender
+// (RFC 3834); what is not sent is logged as skipped, with why.
+void Service::notifySender(const Outcome& outcome, const std::string& gateway) {
+  const bool infected = outcome.result.verdict == scan::Verdict::Infected;
+  db::NotificationEvent skipped;
+  skipped.timeUs = nowUs();
+  skipped.kind = infected ? "sender-virus" : "sender-error-drop";
+  skipped.recipient = outcome.summary.sender;
+  skipped.outcome = "skipped";
+  skipped.messageId = outcome.summary.messageId.substr(0, 998);
+  skipped.gateway = gateway;
+  if (outcome.summary.sender.empty()) skipped.detail = "the message has no sender address";
+  else if (!notify::isNotifiableSender(outcome.summary.sender)) skipped.detail = "null, MAILER-DAEMON or malformed sender";
+  else skipped.detail = mime::notificationBlocker(outcome.prefix);
+  if (skipped.detail.empty() && !notifier_) skipped.detail = "no notifier (notify.relay)";
+  if (!skipped.detail.empty()) {
+    scanLog().information("notify kind=%s to=%s outcome=skipped reason=\"%s\"", skipped.kind,
+                          mime::logSafe(skipped.recipient), skipped.detail);
+    if (events_) events_->recordNotification(std::move(skipped));
+    return;
+  }
+  const auto vars = templateVariables(outcome, gateway);
+  mime::NotificationSpec spec;
+  spec.from = config_.notifyFrom;
+  spec.to = outcome.summary.sender;
+  spec.subject = templates_.senderSubject.render(vars);
+  spec.body = templates_.sender.render(vars);
+  spec.date = httpDateNow();
+  spec.messageId = "<imapav." + std::to_string(nowUs()) + "." + std::to_string(++notificationSeq_) + "@" + hostname_ + ">";
+  spec.extraHeaders.emplace_back("X-Imapav-Notification", skipped.kind);
+  notify::Mail mail;
+  mail.recipient = outcome.summary.sender;
+  mail.data = mime::buildNotification(spec);
+  mail.kind = skipped.kind;
+  mail.rateKey = mail.recipient;
+  for (auto& ch : mail.rateKey) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  mail.reference = skipped.messageId;
+  mail.origin = gateway;
+  notifier_->enqueue(std::move(mail));  // the outcome comes back through the notifier's handler
+}
+
 bool Service::answer(const icap::RequestHead& head, const scan::MessageBody& body, bool ieof,
                      const Outcome& outcome, const std::string& gateway, bool close, const Send& send) {
   const bool reqmod = head.method == icap::Method::Reqmod;
   const auto& result = outcome.result;
   const auto& decision = outcome.decision;
-  const auto& summary = outcome.summary;
   const auto& url = outcome.url;
   const auto& prefix = outcome.prefix;
   const std::string& httpRaw = reqmod ? head.reqHdr : head.resHdr;
@@ -380,19 +443,7 @@ bool Service::answer(const icap::RequestHead& head, const scan::MessageBody& bod
   const auto part = reqmod ? icap::EncapPart::ReqHdr : icap::EncapPart::ResHdr;
 
   if (decision.action == Action::Replace) {
-    std::map<std::string, std::string, std::less<>> vars = {
-        {"threats", decision.reason},
-        {"sender", summary.sender},
-        {"recipients", join(summary.recipients, ", ")},
-        {"subject", summary.subject},
-        {"date", summary.date},
-        {"message_id", summary.messageId},
-        {"gateway", gateway},
-        {"reason", reasonText(result, decision)},
-        {"scan_time", httpDateNow()},
-        {"server", hostname_ + " (" + std::string(kServer) + ")"},
-        {"istag", istag_},
-        {"action", std::string(toString(decision.action))}};
+    const auto vars = templateVariables(outcome, gateway);
     mime::NoticeSpec spec;
     const bool infected = result.verdict == scan::Verdict::Infected;
     spec.body = infected ? templates_.virus.render(vars) : templates_.error.render(vars);

@@ -5,12 +5,15 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <semaphore>
 #include <string>
 #include <string_view>
 
+#include "db/notification_event.hpp"
 #include "db/scan_event.hpp"
+#include "icap-server/notify/notifier.hpp"
 #include "icap-server/config.hpp"
 #include "icap-server/policy.hpp"
 #include "icap-server/scan/message_body.hpp"
@@ -26,6 +29,7 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   virtual void record(db::ScanEvent event) = 0;
+  virtual void recordNotification(db::NotificationEvent) {}
 };
 
 // Writes bytes to the peer; false once the peer is gone.
@@ -34,6 +38,8 @@ using Send = std::function<bool(std::string_view)>;
 struct Templates {
   mime::Template virus;
   mime::Template error;
+  mime::Template sender;         // body of a notification to the sender
+  mime::Template senderSubject;  // its subject (notify.subject)
 };
 
 // The built-in notice templates (conf/templates/*.txt, embedded at build time), or the
@@ -52,6 +58,7 @@ class Service {
 
   const Config& config() const { return config_; }
   const std::string& istag() const { return istag_; }  // quoted, as sent
+  const std::string& hostname() const { return hostname_; }
 
   // The whole OPTIONS answer; service: the name asked for (a profile's, or icap.service).
   std::string optionsResponse(bool close, const std::string& service = {}) const;
@@ -83,12 +90,17 @@ class Service {
                const std::string& gateway, bool close, const Send& send);
 
   const ServiceCounters& counters() const { return counters_; }
+  // Where notifications go; without one, a due notification is logged as skipped.
+  void setNotifier(notify::Notifier* notifier) { notifier_ = notifier; }
 
  private:
   scan::ScanResult scanWithSlot(const scan::MessageBody& body);
   // The profile's policy for this request, or the base policy.
   const Policy& policyFor(const icap::RequestHead& head, const std::string& gateway) const;
   void commonHeaders(icap::Headers& h, bool close) const;
+  // The variables of the notice and notification templates.
+  std::map<std::string, std::string, std::less<>> templateVariables(const Outcome& outcome, const std::string& gateway) const;
+  void notifySender(const Outcome& outcome, const std::string& gateway);
 
   const Config& config_;
   std::shared_ptr<scan::Scanner> scanner_;
@@ -100,6 +112,8 @@ class Service {
   std::string hostname_;
   std::counting_semaphore<1 << 20> slots_;
   ServiceCounters counters_;
+  notify::Notifier* notifier_ = nullptr;
+  std::atomic<std::uint64_t> notificationSeq_{0};
 };
 
 }  // namespace imapav::icapd

@@ -351,7 +351,7 @@ bool Notifier::enqueue(Mail mail) {
       case Outcome::Sent:
       case Outcome::Failed: ++stats_.failed; break;
     }
-    report(Result{mail.kind, mail.recipient, mail.rateKey, outcome, 0, std::move(detail)});
+    report(Result{mail.kind, mail.recipient, mail.rateKey, outcome, 0, std::move(detail), mail.reference, mail.origin});
     return false;
   };
   if (stopping_) return refuse(Outcome::Failed, "shutdown");
@@ -443,7 +443,7 @@ void Notifier::attempt(Entry entry, std::unique_lock<std::mutex>& lock) {
   const Mail& m = entry.mail;
   auto finish = [&](Outcome outcome, std::string detail) {
     ++(outcome == Outcome::Sent ? stats_.sent : stats_.failed);
-    report(Result{m.kind, m.recipient, m.rateKey, outcome, entry.attempts, std::move(detail)});
+    report(Result{m.kind, m.recipient, m.rateKey, outcome, entry.attempts, std::move(detail), m.reference, m.origin});
   };
   switch (got.verdict) {
     case Verdict::Sent: finish(Outcome::Sent, got.detail); return;
@@ -478,7 +478,7 @@ void Notifier::run() {
   for (auto& [due, entry] : queue_) {
     ++stats_.failed;
     report(Result{entry.mail.kind, entry.mail.recipient, entry.mail.rateKey, Outcome::Failed, entry.attempts,
-                  "shutdown"});
+                  "shutdown", entry.mail.reference, entry.mail.origin});
   }
   queue_.clear();
   deliverReports(lock);

@@ -25,6 +25,8 @@ struct Mail {
   std::string data;          // the whole RFC 5322 message (CRLF line ends), headers included
   std::string kind;          // e.g. "sender-virus", "sender-error-drop": for logs and results
   std::string rateKey;       // rate limiting key (e.g. the original sender address)
+  std::string reference;     // opaque, handed back in Result (e.g. the Message-ID it is about)
+  std::string origin;        // opaque, handed back in Result (e.g. the gateway's address)
 };
 
 struct NotifierOptions {
@@ -54,6 +56,8 @@ struct Result {
   Outcome outcome = Outcome::Failed;
   unsigned attempts = 0;  // SMTP sessions tried; 0 for refusals
   std::string detail;     // last SMTP reply or error, or why it was refused
+  std::string reference;  // Mail::reference
+  std::string origin;     // Mail::origin
 };
 
 // False for addresses a notification must not go to: empty, "<>", MAILER-DAEMON, and

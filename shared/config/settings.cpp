@@ -93,7 +93,8 @@ std::chrono::milliseconds parseDuration(const std::string& key, const std::strin
   if (unit.empty() || unit == "s") ms = n * 1000;
   else if (unit == "ms") ms = n;
   else if (unit == "m" || unit == "min") ms = n * 60'000;
-  else throw ConfigError(key + ": unknown time unit '" + unit + "' (use ms, s or m)");
+  else if (unit == "h") ms = n * 3'600'000;
+  else throw ConfigError(key + ": unknown time unit '" + unit + "' (use ms, s, m or h)");
   if (ms > 24ull * 3600 * 1000) throw ConfigError(key + ": '" + text + "' is longer than a day");
   return std::chrono::milliseconds(ms);
 }

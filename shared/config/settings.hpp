@@ -29,7 +29,7 @@ void loadSettings(const std::string& path, const std::map<std::string, Setter>& 
 
 // "10M", "512k", "1G", "4096" -> bytes (1024-based).
 std::uint64_t parseSize(const std::string& key, const std::string& text);
-// "30", "30s", "500ms", "2m" -> milliseconds (plain numbers are seconds).
+// "30", "30s", "500ms", "2m", "1h" -> milliseconds (plain numbers are seconds); at most a day.
 std::chrono::milliseconds parseDuration(const std::string& key, const std::string& text);
 // A whole number within [min, max].
 std::uint64_t parseNumber(const std::string& key, const std::string& text, std::uint64_t min, std::uint64_t max);

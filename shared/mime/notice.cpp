@@ -1,5 +1,10 @@
 #include "shared/mime/notice.hpp"
 
+#include <algorithm>
+#include <cctype>
+
+#include "shared/mime/subject_tag.hpp"
+
 #include <array>
 #include <cstdio>
 
@@ -161,6 +166,28 @@ MessageSummary summarize(std::string_view message) {
   return s;
 }
 
+namespace {
+
+// body as valid UTF-8 (invalid bytes -> U+FFFD, NUL -> space), every line end CRLF.
+void appendTextBody(std::string& out, std::string_view text) {
+  std::string body = toValidUtf8(text);
+  for (char& c : body) {
+    if (c == '\0') c = ' ';
+  }
+  std::string_view rest = body;
+  while (!rest.empty()) {
+    const std::size_t end = rest.find_first_of("\r\n");
+    appendBodyLine(out, rest.substr(0, end));
+    if (end == std::string_view::npos) break;
+    const std::size_t next = (rest[end] == '\r' && end + 1 < rest.size() && rest[end + 1] == '\n')
+                                 ? end + 2
+                                 : end + 1;
+    rest.remove_prefix(next);
+  }
+}
+
+}  // namespace
+
 std::string buildNotice(std::string_view original, const NoticeSpec& spec) {
   const MessageHeaders h = parseMessageHeaders(original);
   std::string out;
@@ -185,22 +212,57 @@ std::string buildNotice(std::string_view original, const NoticeSpec& spec) {
     appendHeaderLine(out, value.empty() ? name + ":" : name + ": " + value);
   }
   out += "\r\n";
-
-  std::string body = toValidUtf8(spec.body);
-  for (char& c : body) {
-    if (c == '\0') c = ' ';
-  }
-  std::string_view rest = body;
-  while (!rest.empty()) {
-    const std::size_t end = rest.find_first_of("\r\n");
-    appendBodyLine(out, rest.substr(0, end));
-    if (end == std::string_view::npos) break;
-    const std::size_t next = (rest[end] == '\r' && end + 1 < rest.size() && rest[end + 1] == '\n')
-                                 ? end + 2
-                                 : end + 1;
-    rest.remove_prefix(next);
-  }
+  appendTextBody(out, spec.body);
   return out;
+}
+
+std::string buildNotification(const NotificationSpec& spec) {
+  std::string out;
+  const std::string from = cleanHeaderValue(spec.from);
+  appendHeaderLine(out, "From: " + (from.empty() ? std::string(kDefaultNoticeFrom) : from));
+  appendHeaderLine(out, "To: " + cleanHeaderValue(spec.to));
+  // appendSubjectTag adds the missing Subject field, RFC 2047-encoded and folded as needed.
+  std::string subject = cleanHeaderValue(spec.subject);
+  if (subject.empty()) subject = "(no subject)";
+  out = appendSubjectTag(out, subject);
+  const std::string date = cleanHeaderValue(spec.date);
+  appendHeaderLine(out, "Date: " + (date.empty() ? rfc5322Date(std::time(nullptr)) : date));
+  if (const auto id = cleanHeaderValue(spec.messageId); !id.empty()) appendHeaderLine(out, "Message-ID: " + id);
+  // RFC 3834: an automatic message; responders must not answer it, which stops loops.
+  out += "Auto-Submitted: auto-generated\r\n";
+  out += "MIME-Version: 1.0\r\n";
+  out += "Content-Type: text/plain; charset=utf-8\r\n";
+  out += "Content-Transfer-Encoding: 8bit\r\n";
+  for (const auto& [rawName, rawValue] : spec.extraHeaders) {
+    const std::string name = cleanHeaderName(rawName);
+    if (name.empty() || isOwnField(name) || iequals(name, "Auto-Submitted")) continue;
+    const std::string value = cleanHeaderValue(rawValue);
+    appendHeaderLine(out, value.empty() ? name + ":" : name + ": " + value);
+  }
+  out += "\r\n";
+  appendTextBody(out, spec.body);
+  return out;
+}
+
+std::string notificationBlocker(std::string_view original) {
+  const MessageHeaders h = parseMessageHeaders(original);
+  const auto lower = [](std::string v) {
+    for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return v;
+  };
+  // A bounce (null reverse-path) must never be answered.
+  std::string returnPath = h.value("Return-Path");
+  returnPath.erase(std::remove_if(returnPath.begin(), returnPath.end(), [](char c) { return c == ' ' || c == '\t'; }),
+                   returnPath.end());
+  if (h.find("Return-Path") && returnPath == "<>") return "bounce (Return-Path <>)";
+  if (const std::string a = lower(h.value("Auto-Submitted")); !a.empty() && a.rfind("no", 0) != 0) {
+    return "automatic message (Auto-Submitted: " + a.substr(0, 64) + ")";
+  }
+  if (const std::string p = lower(h.value("Precedence")); p == "bulk" || p == "junk" || p == "list") {
+    return "bulk or list mail (Precedence: " + p + ")";
+  }
+  if (h.find("List-Id")) return "mailing list message (List-Id)";
+  return {};
 }
 
 std::string rfc5322Date(std::time_t t) {

@@ -54,6 +54,22 @@ inline constexpr std::string_view kDefaultNoticeFrom = "imapav <postmaster@local
 // original (no other field, no body byte) is included.
 std::string buildNotice(std::string_view original, const NoticeSpec& spec);
 
+// A notification mail of our own (to the sender of a blocked message): From, To,
+// Subject (RFC 2047-encoded and folded when needed), Date, Message-ID,
+// "Auto-Submitted: auto-generated" (RFC 3834), MIME-Version and a text/plain UTF-8 body;
+// values cleaned and lines bounded as in buildNotice.
+struct NotificationSpec {
+  std::string from, to, subject, body;
+  std::string date;       // "" -> the current time
+  std::string messageId;  // "" -> none
+  std::vector<std::pair<std::string, std::string>> extraHeaders;
+};
+std::string buildNotification(const NotificationSpec& spec);
+
+// Why original must not be answered by a notification (RFC 3834: a bounce, an automatic
+// message, bulk or list mail), or "" when it may.
+std::string notificationBlocker(std::string_view original);
+
 // t as an RFC 5322 date in UTC, e.g. "Sat, 28 Nov 2026 09:07:57 +0000". Locale-independent.
 std::string rfc5322Date(std::time_t t);
 

@@ -2,8 +2,10 @@
 // errors caused for real, and real clients (python imaplib, curl).
 
 #include <boost/test/unit_test.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <regex>
+#include <thread>
 
 #include "tests/integration/redirector/redirector_fixture.hpp"
 #include "tests/support/samples.hpp"
@@ -218,6 +220,83 @@ BOOST_AUTO_TEST_CASE(profiles_by_service_name_give_gateways_different_rules) {
       BOOST_TEST(rows[0].at("action") == (suffix.empty() ? "pass-unscanned" : "replace"));
     }
   }
+}
+
+
+BOOST_AUTO_TEST_CASE(notifications_reach_the_sender_and_only_where_they_may) {
+  TempDir mail;
+  const auto smtpPort = freePort();
+  ChildProcess sink({"/usr/bin/python3", std::string(IMAPAV_SOURCE_DIR) + "/tests/integration/notify/smtp_sink.py",
+                     "--port", std::to_string(smtpPort), "--dir", mail.path()},
+                    mail.file("sink.log"));
+  BOOST_REQUIRE(waitForPort(smtpPort, std::chrono::seconds(10)));
+  const auto infectedFrom = [](const std::string& extraHeaders, const std::string& from) {
+    std::string m = infectedMessage("bad invoice");
+    m.replace(0, m.find("\r\n") + 2, extraHeaders + "From: " + from + "\r\n");
+    return m;
+  };
+  const std::vector<std::string> box = {
+      infectedMessage("bad invoice"),                                        // Mallory: notified
+      infectedFrom("Return-Path: <>\r\n", "Mail System <mallory@example.com>"),  // a bounce: never
+      infectedFrom("Auto-Submitted: auto-replied\r\n", "mallory@example.com"),   // automatic: never
+      mimeMessage("locked", "secret.zip", makeZip({{"a.txt", "hello"}}, true)),  // error drop: alice
+      infectedFrom("", "MAILER-DAEMON@example.com"),                             // never
+  };
+  RedirectorFixture f(box, {}, false,
+                      {{"policy.notify_sender_on_virus", "true"},
+                       {"policy.notify_sender_on_error_drop", "true"},
+                       {"notify.relay", "127.0.0.1:" + std::to_string(smtpPort)},
+                       {"notify.from", "Mail Gateway <postmaster@gw.example>"},
+                       {"notify.rate_per_sender", "1"}});
+  for (int round = 0; round < 2; ++round) {  // the second round is over the rate limit
+    const std::string dir = f.dovecot.dir().file("n" + std::to_string(round));
+    const auto r = f.fetchAll(f.port(), dir);
+    BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output + f.log());
+  }
+  std::vector<std::string> envelopes;
+  for (int i = 0; i < 150 && envelopes.size() < 2; ++i) {
+    envelopes.clear();
+    for (const auto& e : std::filesystem::directory_iterator(mail.path())) {
+      if (e.path().extension() == ".envelope") envelopes.push_back(e.path().string());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::sort(envelopes.begin(), envelopes.end());
+  BOOST_REQUIRE_MESSAGE(envelopes.size() == 2u, readFile(mail.file("sink.log")) + f.icapd.log());
+  std::map<std::string, std::string> byRecipient;  // recipient -> message
+  for (const auto& e : envelopes) {
+    const auto env = readFile(e);
+    BOOST_TEST(contains(env, "MAIL FROM:<>\n"));  // RFC 3834: never answerable
+    const auto eml = readFile(e.substr(0, e.size() - std::string(".envelope").size()) + ".eml");
+    if (contains(env, "RCPT TO:<mallory@example.com>")) byRecipient["mallory"] = eml;
+    if (contains(env, "RCPT TO:<alice@example.com>")) byRecipient["alice"] = eml;
+  }
+  const auto virus = byRecipient["mallory"];
+  BOOST_TEST(contains(virus, "From: Mail Gateway <postmaster@gw.example>\r\n"));
+  BOOST_TEST(contains(virus, "To: mallory@example.com\r\n"));
+  BOOST_TEST(contains(virus, "Subject: Undelivered: your message \"bad invoice\" was blocked\r\n"));
+  BOOST_TEST(contains(virus, "Auto-Submitted: auto-generated\r\n"));
+  BOOST_TEST(contains(virus, "X-Imapav-Notification: sender-virus\r\n"));
+  BOOST_TEST(contains(virus, "malware was found: Eicar"));
+  BOOST_TEST(contains(virus, "Message-ID:  <infected-1@example.com>"));
+  BOOST_TEST(!contains(virus, "See attachment."));  // nothing of the original
+  const auto error = byRecipient["alice"];
+  BOOST_TEST(contains(error, "X-Imapav-Notification: sender-error-drop\r\n"));
+  BOOST_TEST(contains(error, "encrypted or password protected"));
+  BOOST_TEST(!contains(error, base64Lines(makeZip({{"a.txt", "hello"}}, true)).substr(0, 40)));
+  f.stop();
+  f.icapd.stop();
+  const auto rows = f.icapd.query("SELECT kind, recipient, outcome, detail FROM notifications ORDER BY id");
+  std::map<std::string, int> counts;  // "kind recipient outcome" -> rows
+  for (const auto& row : rows) counts[row.at("kind") + " " + row.at("recipient") + " " + row.at("outcome")]++;
+  for (const auto& [k, n] : counts) BOOST_TEST_MESSAGE(k << ": " << n);
+  BOOST_TEST(counts["sender-virus mallory@example.com sent"] == 1);
+  BOOST_TEST(counts["sender-virus mallory@example.com rate-limited"] == 1);
+  BOOST_TEST(counts["sender-error-drop alice@example.com sent"] == 1);
+  BOOST_TEST(counts["sender-error-drop alice@example.com rate-limited"] == 1);
+  BOOST_TEST(counts["sender-virus mallory@example.com skipped"] == 4);  // bounce and auto-replied, twice
+  BOOST_TEST(counts["sender-virus MAILER-DAEMON@example.com skipped"] == 2);
+  BOOST_TEST(rows.size() == 10u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -19,9 +19,29 @@
 #include <thread>
 #include <vector>
 
+#include "db/event_writer.hpp"
 #include "db/scan_event.hpp"
 
 namespace imapav::db::test {
+
+// Writer options for tests. holdUntilStop: never flushes on its own, rows stay queued
+// until stop(). quick: small batches, short intervals.
+inline WriterOptions holdUntilStop(std::size_t maxQueue = 100000) {
+  WriterOptions o;
+  o.maxQueue = maxQueue;
+  o.batchSize = 1000000;
+  o.flushInterval = std::chrono::hours(1);
+  return o;
+}
+
+inline WriterOptions quick() {
+  WriterOptions o;
+  o.batchSize = 50;
+  o.flushInterval = std::chrono::milliseconds(10);
+  o.reopenInterval = std::chrono::milliseconds(20);
+  o.busyTimeout = std::chrono::milliseconds(50);
+  return o;
+}
 
 struct TempDir {
   TempDir() {

@@ -19,27 +19,8 @@ using imapav::db::test::waitUntil;
 using std::chrono::hours;
 using std::chrono::milliseconds;
 
-namespace {
-
-// Never flushes on its own: rows stay queued until stop().
-WriterOptions holdUntilStop(std::size_t maxQueue = 100000) {
-  WriterOptions o;
-  o.maxQueue = maxQueue;
-  o.batchSize = 1000000;
-  o.flushInterval = hours(1);
-  return o;
-}
-
-WriterOptions quick() {
-  WriterOptions o;
-  o.batchSize = 50;
-  o.flushInterval = milliseconds(10);
-  o.reopenInterval = milliseconds(20);
-  o.busyTimeout = milliseconds(50);
-  return o;
-}
-
-}  // namespace
+using imapav::db::test::holdUntilStop;
+using imapav::db::test::quick;
 
 BOOST_AUTO_TEST_SUITE(event_writer)
 

@@ -5,6 +5,7 @@
 
 #include "shared/mime/message_headers.hpp"
 #include "shared/mime/notice.hpp"
+#include "shared/mime/subject_tag.hpp"
 
 using imapav::mime::buildNotice;
 using imapav::mime::MessageSummary;
@@ -303,3 +304,51 @@ BOOST_AUTO_TEST_CASE(rfc5322_dates) {
   BOOST_TEST(rfc5322Date(1795856877) == "Sat, 28 Nov 2026 09:07:57 +0000");
   BOOST_TEST(rfc5322Date(951782400) == "Tue, 29 Feb 2000 00:00:00 +0000");
 }
+
+BOOST_AUTO_TEST_SUITE(notification)
+
+BOOST_AUTO_TEST_CASE(a_notification_is_an_automatic_text_mail) {
+  imapav::mime::NotificationSpec spec;
+  spec.from = "Mail Gateway <postmaster@gw.example>";
+  spec.to = "alice@example.org";
+  spec.subject = "Virus found in your message to bob@example.net";
+  spec.body = "Your message was blocked.\nThreat: Eicar\n";
+  spec.date = "Sat, 28 Nov 2026 12:00:00 +0000";
+  spec.messageId = "<n1@gw.example>";
+  spec.extraHeaders = {{"X-Imapav-Notification", "sender-virus"}, {"Auto-Submitted", "no"}, {"Subject", "evil"}};
+  const auto m = imapav::mime::buildNotification(spec);
+  BOOST_TEST(m ==
+             "From: Mail Gateway <postmaster@gw.example>\r\nTo: alice@example.org\r\n"
+             "Subject: Virus found in your message to bob@example.net\r\nDate: Sat, 28 Nov 2026 12:00:00 +0000\r\n"
+             "Message-ID: <n1@gw.example>\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n"
+             "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
+             "X-Imapav-Notification: sender-virus\r\n\r\nYour message was blocked.\r\nThreat: Eicar\r\n");
+}
+
+BOOST_AUTO_TEST_CASE(non_ascii_subjects_are_encoded_and_injection_is_cut) {
+  imapav::mime::NotificationSpec spec;
+  spec.to = "alice@example.org\r\nBcc: everyone@example.org";
+  spec.subject = "Virus in \xC2\xBBGr\xC3\xBC\xC3\x9F""e\xC2\xAB";
+  const auto m = imapav::mime::buildNotification(spec);
+  const auto headers = imapav::mime::parseMessageHeaders(m);
+  BOOST_TEST(headers.findAll("Bcc").empty());
+  BOOST_TEST(headers.value("From") == "imapav <postmaster@localhost>");
+  BOOST_TEST(headers.value("Subject").find("=?UTF-8?B?") != std::string::npos);
+  BOOST_TEST(imapav::mime::subjectOf(m) == "Virus in \xC2\xBBGr\xC3\xBC\xC3\x9F""e\xC2\xAB");
+  BOOST_TEST(!headers.value("Date").empty());
+}
+
+BOOST_AUTO_TEST_CASE(bounces_automatic_and_list_mail_are_never_answered) {
+  using imapav::mime::notificationBlocker;
+  BOOST_TEST(notificationBlocker("From: a@example.org\r\nSubject: hi\r\n\r\nx").empty());
+  BOOST_TEST(notificationBlocker("Return-Path: <a@example.org>\r\nFrom: a@example.org\r\n\r\nx").empty());
+  BOOST_TEST(notificationBlocker("Auto-Submitted: no\r\nFrom: a@example.org\r\n\r\nx").empty());
+  BOOST_TEST(!notificationBlocker("Return-Path: <>\r\nFrom: MAILER-DAEMON@example.org\r\n\r\nx").empty());
+  BOOST_TEST(!notificationBlocker("Return-Path: < >\r\nFrom: a@example.org\r\n\r\nx").empty());
+  BOOST_TEST(!notificationBlocker("Auto-Submitted: auto-replied\r\nFrom: a@example.org\r\n\r\nx").empty());
+  BOOST_TEST(!notificationBlocker("Precedence: bulk\r\nFrom: a@example.org\r\n\r\nx").empty());
+  BOOST_TEST(!notificationBlocker("Precedence: List\r\nFrom: a@example.org\r\n\r\nx").empty());
+  BOOST_TEST(!notificationBlocker("List-Id: <dev.lists.example.org>\r\nFrom: a@example.org\r\n\r\nx").empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

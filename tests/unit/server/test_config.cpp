@@ -36,7 +36,9 @@ BOOST_AUTO_TEST_CASE(sizes_and_durations) {
   BOOST_TEST(parseDuration("d", "30").count() == 30000);
   BOOST_TEST(parseDuration("d", "250ms").count() == 250);
   BOOST_TEST(parseDuration("d", "2m").count() == 120000);
-  BOOST_CHECK_THROW(parseDuration("d", "3h"), ConfigError);
+  BOOST_TEST(parseDuration("d", "3h").count() == 3 * 3600000);
+  BOOST_CHECK_THROW(parseDuration("d", "25h"), ConfigError);  // longer than a day
+  BOOST_CHECK_THROW(parseDuration("d", "3d"), ConfigError);
   BOOST_CHECK_THROW(parseDuration("d", "s"), ConfigError);
 }
 
