@@ -1,5 +1,7 @@
 #include "icap-server/config.hpp"
 
+#include "shared/mime/template.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <cctype>
@@ -77,6 +79,8 @@ Config loadConfig(const std::string& path) {
       {"notice.virus_template", [&](const std::string&, const std::string& v) { c.virusTemplateFile = v; }},
       {"notice.error_template", [&](const std::string&, const std::string& v) { c.errorTemplateFile = v; }},
       {"notice.from", [&](const std::string&, const std::string& v) { c.noticeFrom = v; }},
+      {"notice.virus_subject", [&](const std::string&, const std::string& v) { c.virusSubject = v; }},
+      {"notice.error_subject", [&](const std::string&, const std::string& v) { c.errorSubject = v; }},
       {"notify.relay", [&](const std::string& k, const std::string& v) { c.notifyRelay = config::parseHostPort(k, v); }},
       {"notify.from", [&](const std::string&, const std::string& v) { c.notifyFrom = v; }},
       {"notify.subject", [&](const std::string&, const std::string& v) { c.notifySubject = v; }},
@@ -179,6 +183,13 @@ Config loadConfig(const std::string& path) {
   if (c.scanThreads == 0) c.scanThreads = std::max(1u, std::thread::hardware_concurrency());
   if (c.noticeFrom.empty()) c.noticeFrom = "imapav <postmaster@localhost>";
   if (c.notifyFrom.empty()) c.notifyFrom = c.noticeFrom;
+  const auto checkTag = [](const PolicySettings& p, const std::string& key) {
+    if (auto t = mime::Template::parse(p.subjectTag, mime::noticeVariables()); !t) {
+      throw ConfigError(key + ": " + t.error().text);
+    }
+  };
+  checkTag(c.policy, "policy.subject_tag");
+  for (const auto& p : c.profiles) checkTag(p.policy, "profile." + p.name + ".subject_tag");
   if (c.notifyTimeout.count() <= 0) throw ConfigError("notify.timeout must be positive");
   const auto notifies = [](const PolicySettings& p) { return p.notifySenderOnVirus || p.notifySenderOnErrorDrop; };
   bool anyNotifies = notifies(c.policy);

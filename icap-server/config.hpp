@@ -52,6 +52,8 @@ struct Config {
   std::string virusTemplateFile;  // "" = the built-in template
   std::string errorTemplateFile;
   std::string noticeFrom;         // From of a notice when the original has none
+  std::string virusSubject;       // Subject template of a virus notice; "" = the original's
+  std::string errorSubject;       // ... of an error notice
 
   // notify.*: notification mails (policy notify_sender_on_*), through an SMTP relay.
   std::optional<config::HostPort> notifyRelay;  // required when a policy sends notifications

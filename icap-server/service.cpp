@@ -180,10 +180,18 @@ Templates loadTemplates(const Config& config) {
   };
   auto subject = mime::Template::parse(config.notifySubject, mime::noticeVariables());
   if (!subject) throw ConfigError("notify.subject: " + subject.error().text);
+  const auto line = [](const std::string& text, const std::string& key) -> std::optional<mime::Template> {
+    if (text.empty()) return std::nullopt;
+    auto t = mime::Template::parse(text, mime::noticeVariables());
+    if (!t) throw ConfigError(key + ": " + t.error().text);
+    return std::move(t.value());
+  };
   Templates t{load(config.virusTemplateFile, builtinVirusTemplate(), "virus notice"),
               load(config.errorTemplateFile, builtinErrorTemplate(), "error notice"),
               load(config.notifyTemplateFile, builtinSenderTemplate(), "sender notification"),
-              std::move(subject.value())};
+              std::move(subject.value()),
+              line(config.virusSubject, "notice.virus_subject"),
+              line(config.errorSubject, "notice.error_subject")};
   return t;
 }
 
@@ -363,7 +371,8 @@ std::map<std::string, std::string, std::less<>> Service::templateVariables(const
           {"scan_time", httpDateNow()},
           {"server", hostname_ + " (" + std::string(kServer) + ")"},
           {"istag", istag_},
-          {"action", std::string(toString(decision.action))}};
+          {"action", std::string(toString(decision.action))},
+          {"error_class", decision.error == scan::ErrorClass::None ? std::string() : std::string(scan::toString(decision.error))}};
 }
 
 // A notification to the original sender, never to a null, bounce or automatic sender
@@ -447,6 +456,7 @@ bool Service::answer(const icap::RequestHead& head, const scan::MessageBody& bod
     mime::NoticeSpec spec;
     const bool infected = result.verdict == scan::Verdict::Infected;
     spec.body = infected ? templates_.virus.render(vars) : templates_.error.render(vars);
+    if (const auto& subject = infected ? templates_.virusSubject : templates_.errorSubject) spec.subject = subject->render(vars);
     spec.fallbackFrom = config_.noticeFrom;
     spec.date = httpDateNow();
     spec.extraHeaders.emplace_back("X-Imapav-Status", infected ? "infected" : "dropped");
@@ -484,7 +494,10 @@ bool Service::answer(const icap::RequestHead& head, const scan::MessageBody& bod
     // Without the end of the header in the prefix the tag cannot be placed safely.
     if (headers.complete || prefix.size() == body.size()) {
       skip = headers.complete ? headers.bodyOffset : prefix.size();
-      newHead = mime::appendSubjectTag(std::string_view(prefix).substr(0, skip), policyFor(head, gateway).settings().subjectTag);
+      // A template ("[unscanned: ${error_class}]"); config loading checked it parses.
+      std::string tag = policyFor(head, gateway).settings().subjectTag;
+      if (auto t = mime::Template::parse(tag, mime::noticeVariables())) tag = t.value().render(templateVariables(outcome, gateway));
+      newHead = mime::appendSubjectTag(std::string_view(prefix).substr(0, skip), tag);
     }
   }
   http->headers.set("Content-Length", std::to_string(newHead.size() + body.size() - skip));

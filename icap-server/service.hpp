@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <semaphore>
 #include <string>
 #include <string_view>
@@ -40,6 +41,7 @@ struct Templates {
   mime::Template error;
   mime::Template sender;         // body of a notification to the sender
   mime::Template senderSubject;  // its subject (notify.subject)
+  std::optional<mime::Template> virusSubject, errorSubject;  // notice.*_subject, if set
 };
 
 // The built-in notice templates (conf/templates/*.txt, embedded at build time), or the

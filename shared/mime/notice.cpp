@@ -192,7 +192,9 @@ std::string buildNotice(std::string_view original, const NoticeSpec& spec) {
   const MessageHeaders h = parseMessageHeaders(original);
   std::string out;
   for (const std::string_view name : {"From", "To", "Cc", "Date", "Subject", "Message-ID"}) {
-    if (const Field* f = h.find(name)) {
+    if (name == "Subject" && !cleanHeaderValue(spec.subject).empty()) {
+      out = appendSubjectTag(out, cleanHeaderValue(spec.subject));  // adds the field, encoded
+    } else if (const Field* f = h.find(name)) {
       appendCopiedField(out, f->raw);
     } else if (name == "From") {
       const std::string from = cleanHeaderValue(spec.fallbackFrom);

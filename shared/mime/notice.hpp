@@ -32,6 +32,7 @@ struct NoticeSpec {
   std::vector<std::pair<std::string, std::string>> extraHeaders;  // e.g. {"X-Imapav-Status","infected"}
   std::string fallbackFrom;  // used when the original has no From; "" -> kDefaultNoticeFrom
   std::string date;          // used when the original has no Date; "" -> the current time
+  std::string subject;       // replaces the original's Subject (RFC 2047-encoded as needed); "" -> kept
 };
 
 inline constexpr std::string_view kDefaultNoticeFrom = "imapav <postmaster@localhost>";

@@ -27,7 +27,7 @@ Error parseError(std::string what, std::size_t line) {
 const std::vector<std::string>& noticeVariables() {
   static const std::vector<std::string> kVariables = {
       "threats", "sender", "recipients", "subject", "date",  "message_id",
-      "gateway", "reason", "scan_time",  "server",  "istag", "action"};
+      "gateway", "reason", "scan_time",  "server",  "istag", "action", "error_class"};
   return kVariables;
 }
 

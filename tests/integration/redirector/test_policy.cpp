@@ -299,4 +299,28 @@ BOOST_AUTO_TEST_CASE(notifications_reach_the_sender_and_only_where_they_may) {
   BOOST_TEST(rows.size() == 10u);
 }
 
+BOOST_AUTO_TEST_CASE(a_scan_time_limit_is_blocked_or_permitted_as_configured) {
+  std::vector<ZipEntry> files;
+  for (int i = 0; i < 3000; ++i) files.push_back({"f" + std::to_string(i) + ".txt", "x"});
+  const std::vector<std::string> box = {mimeMessage("many files", "many.zip", makeZip(files))};
+  for (const std::string action : {"block", "permit"}) {
+    BOOST_TEST_CONTEXT("action " << action) {
+      RedirectorFixture f(box, {}, false,
+                          {{"scan.max_scan_time", "1ms"}, {"policy.on_error.timeout", action},
+                           {"policy.notify_recipient_on_error_pass", "true"},
+                           {"policy.subject_tag", "[unscanned: ${error_class}]"}});
+      const std::string dir = f.dovecot.dir().file("t");
+      const auto r = f.fetchAll(f.port(), dir);
+      BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output + f.log());
+      const auto got = readFile(dir + "/1.eml");
+      BOOST_TEST(sizesOf(r.output).at(1) == got.size());
+      if (action == "block") {
+        BOOST_TEST(contains(got, "X-Imapav-Reason: timeout"));
+      } else {
+        BOOST_TEST(got == tagged(box[0], "[unscanned: timeout]"));
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

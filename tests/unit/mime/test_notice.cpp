@@ -352,3 +352,16 @@ BOOST_AUTO_TEST_CASE(bounces_automatic_and_list_mail_are_never_answered) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(a_notice_may_carry_its_own_subject) {
+  NoticeSpec spec;
+  spec.body = "blocked";
+  spec.subject = "Blocked: Gr\xC3\xBC\xC3\x9F""e\r\nBcc: x@example.org";
+  const auto n = buildNotice("From: a@example.org\r\nSubject: original\r\nMessage-ID: <m@x>\r\n\r\nbody", spec);
+  const auto h = parseMessageHeaders(n);
+  BOOST_TEST(h.findAll("Subject").size() == 1u);
+  BOOST_TEST(h.findAll("Bcc").empty());
+  BOOST_TEST(imapav::mime::subjectOf(n).rfind("Blocked: Gr\xC3\xBC\xC3\x9F""e", 0) == 0u);
+  BOOST_TEST(n.find("original") == std::string::npos);
+  BOOST_TEST(h.value("Message-ID") == "<m@x>");  // the other fields stay in their order
+}

@@ -29,7 +29,7 @@ std::string readFile(const std::string& path) {
 BOOST_AUTO_TEST_CASE(notice_variables_are_the_agreed_names) {
   const std::vector<std::string> expected = {"threats", "sender", "recipients", "subject",
                                              "date",    "message_id", "gateway",  "reason",
-                                             "scan_time", "server",   "istag",    "action"};
+                                             "scan_time", "server",   "istag",    "action", "error_class"};
   BOOST_TEST(noticeVariables() == expected, boost::test_tools::per_element());
 }
 

@@ -157,4 +157,8 @@ BOOST_AUTO_TEST_CASE(profile_mistakes_are_named) {
   BOOST_TEST(throwsMentioning(base + "profile.x.services = a\nprofile.y.services = a\n", "belongs to profile"));
   BOOST_TEST(throwsMentioning(base + "profile.b@d.services = a\n", "profile name"));
   BOOST_TEST(throwsMentioning(base + "policy.services = a\n", "belong to a profile"));
+  BOOST_TEST(throwsMentioning(base + "policy.subject_tag = [${unknown}]\n", "policy.subject_tag"));
+  BOOST_TEST(throwsMentioning(base + "profile.x.services = a\nprofile.x.subject_tag = ${x\n", "profile.x.subject_tag"));
+  BOOST_TEST(throwsMentioning(base + "policy.notify_sender_on_virus = true\n", "notify.relay"));
+  BOOST_TEST(throwsMentioning(base + "profile.x.services = a\nprofile.x.notify_sender_on_error_drop = yes\n", "notify.relay"));
 }

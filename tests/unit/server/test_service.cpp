@@ -281,3 +281,25 @@ BOOST_AUTO_TEST_CASE(profiles_are_chosen_by_service_name_or_gateway_address) {
   const auto options = parse(env.service->optionsResponse(false, "avscan-strict"));
   BOOST_TEST(options.header("Service-ID") == "avscan-strict");
 }
+
+BOOST_AUTO_TEST_CASE(custom_notice_subject_and_subject_tag_are_templates) {
+  PolicySettings p(FailMode::Pass);
+  p.notifyRecipientOnErrorPass = true;
+  p.subjectTag = "[unscanned: ${error_class}]";
+  Env env(p, {});
+  env.scanner->next.verdict = scan::Verdict::Error;
+  env.scanner->next.error = scan::ErrorClass::TooLarge;
+  auto a = env.run(true);
+  BOOST_TEST(a.body.find("Subject: Test [unscanned: too_large]\r\n") != std::string::npos);
+
+  Env custom;
+  custom.config.virusSubject = "Blocked: ${subject} (${threats})";
+  custom.service = std::make_unique<Service>(custom.config, custom.scanner, &custom.sink, loadTemplates(custom.config));
+  custom.scanner->next.verdict = scan::Verdict::Infected;
+  custom.scanner->next.threats = {"Bad.One"};
+  a = custom.run(true);
+  BOOST_TEST(a.body.find("Subject: Blocked: Test (Bad.One)\r\n") != std::string::npos);
+  BOOST_TEST(a.body.find("Subject: Test\r\n") == std::string::npos);  // the original subject is replaced
+  custom.config.virusSubject = "Blocked ${nope}";
+  BOOST_CHECK_THROW(loadTemplates(custom.config), ConfigError);
+}
