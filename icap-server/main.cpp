@@ -3,7 +3,6 @@
 
 #include <Poco/Logger.h>
 
-#include <clamav.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -33,16 +32,12 @@ class WriterSink final : public imapav::icapd::EventSink {
   imapav::db::EventWriter& writer_;
 };
 
-// libclamav prints to stderr unless told otherwise; its messages go to icapd.scan.
-void onClamavMessage(enum cl_msg severity, const char*, const char* msg, void*) {
+// libclamav's messages go to the icapd.clamav logger.
+void onClamavMessage(int severity, std::string_view text) {
   auto& log = Poco::Logger::get("icapd.clamav");
-  std::string text = msg ? msg : "";
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-  switch (severity) {
-    case CL_MSG_ERROR: log.error("libclamav: %s", text); break;
-    case CL_MSG_WARN: log.warning("libclamav: %s", text); break;
-    default: log.debug("libclamav: %s", text); break;
-  }
+  if (severity <= 3) log.error("libclamav: %s", std::string(text));
+  else if (severity == 4) log.warning("libclamav: %s", std::string(text));
+  else log.debug("libclamav: %s", std::string(text));
 }
 
 class IcapdApp final : public imapav::config::DaemonApp {
@@ -62,7 +57,7 @@ class IcapdApp final : public imapav::config::DaemonApp {
       return EXIT_CONFIG;
     }
     imapav::config::setupLogging(config.logLevel);
-    cl_set_clcb_msg(onClamavMessage);
+    imapav::scan::ClamavScanner::setLog(onClamavMessage);
     auto& log = Poco::Logger::get("icapd");
 
     try {

@@ -1,5 +1,9 @@
 #include "icap-server/scan/clamav_scanner.hpp"
 
+#include <unistd.h>
+
+#include <atomic>
+
 #include <algorithm>
 #include <array>
 #include <climits>
@@ -25,6 +29,7 @@ constexpr std::size_t kMaxAlerts = 64;
 struct ScanContext {
   std::vector<std::string> alerts;
   bool outOfMemory = false;
+  std::string engineError;  // the first error libclamav reported during this scan
 
   void add(const char* name) noexcept {
     if (name == nullptr || alerts.size() >= kMaxAlerts) {
@@ -49,10 +54,41 @@ struct FmapDeleter {
   void operator()(cl_fmap_t* map) const noexcept { cl_fmap_close(map); }
 };
 
+std::atomic<ClamavLog> logSink{nullptr};
+// The scan running on this thread: libclamav reports some errors before it has set up the
+// per-scan context it would pass to the callback.
+thread_local ScanContext* tCurrentScan = nullptr;
+
+// libclamav's one message callback. During a scan, context is that scan's ScanContext
+// (libclamav keeps it per thread). Some errors, such as "Can't create temporary directory
+// for scan", end with CL_CLEAN although parts were never scanned: record them so the scan
+// fails closed.
+void onClamavMessage(enum cl_msg severity, const char* /*full*/, const char* msg, void* context) {
+  std::string_view text = msg != nullptr ? msg : "";
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
+  auto* scan = context != nullptr ? static_cast<ScanContext*>(context) : tCurrentScan;
+  if (severity == CL_MSG_ERROR && scan != nullptr) {
+    if (scan->engineError.empty()) {
+      try {
+        scan->engineError = std::string(text.substr(0, 300));
+        if (scan->engineError.empty()) scan->engineError = "libclamav error";
+      } catch (const std::bad_alloc&) {
+        scan->outOfMemory = true;
+      }
+    }
+  }
+  if (const ClamavLog log = logSink.load()) {
+    log(severity == CL_MSG_ERROR ? 3 : severity == CL_MSG_WARN ? 4 : 7, text);
+  }
+}
+
 cl_error_t initLibrary() {
   static std::once_flag once;
   static cl_error_t result = CL_SUCCESS;
-  std::call_once(once, [] { result = cl_init(CL_INIT_DEFAULT); });
+  std::call_once(once, [] {
+    cl_set_clcb_msg(onClamavMessage);  // also keeps libclamav off stderr
+    result = cl_init(CL_INIT_DEFAULT);
+  });
   return result;
 }
 
@@ -263,6 +299,10 @@ std::unique_ptr<ClamavScanner> ClamavScanner::load(const EngineOptions& options)
   if (const cl_error_t rc = initLibrary(); rc != CL_SUCCESS) {
     throw std::runtime_error(std::string("cl_init failed: ") + cl_strerror(rc));
   }
+  // libclamav scans attachments in files of its own there; without it they go unscanned.
+  if (std::error_code tec; !fs::is_directory(options.tmpDir, tec) || ::access(options.tmpDir.c_str(), W_OK | X_OK) != 0) {
+    throw std::runtime_error("temporary directory " + options.tmpDir + " (scan.tmp_dir) is not a writable directory");
+  }
   std::string version = databaseFingerprint(dir);
 
   EnginePtr engine(cl_engine_new());
@@ -308,6 +348,11 @@ std::unique_ptr<ClamavScanner> ClamavScanner::load(const EngineOptions& options)
       new ClamavScanner(std::move(engine), signatures, std::move(version)));
 }
 
+void ClamavScanner::setLog(ClamavLog log) {
+  logSink.store(log);
+  initLibrary();
+}
+
 ScanResult ClamavScanner::scan(const MessageBody& body) {
   const auto start = std::chrono::steady_clock::now();
   ScanResult result;
@@ -323,6 +368,12 @@ ScanResult ClamavScanner::scan(const MessageBody& body) {
       const char* virusName = nullptr;
       unsigned long scanned = 0;
       cl_error_t rc = CL_CLEAN;
+      struct Current {  // errors reported on this thread belong to this scan
+        explicit Current(ScanContext& c) { tCurrentScan = &c; }
+        ~Current() { tCurrentScan = nullptr; }
+        Current(const Current&) = delete;
+        Current& operator=(const Current&) = delete;
+      } current(context);
       if (body.spilled()) {
         rc = cl_scandesc_callback(body.fd(), nullptr, &virusName, &scanned, engine_.get(),
                                   &options, &context);
@@ -339,6 +390,15 @@ ScanResult ClamavScanner::scan(const MessageBody& body) {
         rc = CL_EMEM;
       }
       result = classifyScan(rc, context.alerts);
+      if (result.verdict == Verdict::Clean && !context.engineError.empty()) {
+        // Not "clean": libclamav could not look at everything.
+        result.verdict = Verdict::Error;
+        const bool resources = context.engineError.find("emporary") != std::string::npos ||
+                               context.engineError.find("memory") != std::string::npos ||
+                               context.engineError.find("Can't create") != std::string::npos;
+        result.error = resources ? ErrorClass::OutOfResources : ErrorClass::Internal;
+        result.detail = context.engineError;
+      }
     }
   } catch (const std::bad_alloc&) {
     result = ScanResult{};

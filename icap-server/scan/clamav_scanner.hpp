@@ -23,13 +23,21 @@ struct EngineOptions {
   std::uint32_t maxScanTimeMs = 120000;
 };
 
+// Where libclamav's own messages go: severity 3 (error), 4 (warning) or 7 (debug), text
+// without its line end. Called on scanning threads; must be thread-safe.
+using ClamavLog = void (*)(int severity, std::string_view text);
+
 // One compiled libclamav engine. Scans run concurrently on it; a reload builds a new
 // ClamavScanner and swaps it in.
 class ClamavScanner final : public Scanner {
  public:
   // Throws std::runtime_error with a clear message when the directory is missing or
   // unreadable, holds no signatures, or libclamav fails to load or compile it.
+  // Also when tmpDir is not a writable directory.
   static std::unique_ptr<ClamavScanner> load(const EngineOptions& options);
+  // Process-wide: libclamav has one message callback. Errors it reports during a scan
+  // always make that scan an error (never "clean"), whether or not a log is set.
+  static void setLog(ClamavLog log);
 
   ~ClamavScanner() override;
   ClamavScanner(const ClamavScanner&) = delete;

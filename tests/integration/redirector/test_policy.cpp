@@ -323,4 +323,34 @@ BOOST_AUTO_TEST_CASE(a_scan_time_limit_is_blocked_or_permitted_as_configured) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_scanner_out_of_temporary_space_is_blocked_or_permitted_as_configured) {
+  // libclamav's scratch directory vanishes under the running server: it reports an error
+  // and returns "clean" without having scanned; imapav-icapd makes that out_of_resources.
+  const std::vector<std::string> box = {infectedMessage("bad invoice")};
+  for (const std::string action : {"block", "permit"}) {
+    BOOST_TEST_CONTEXT("action " << action) {
+      auto scratch = std::make_unique<TempDir>();
+      RedirectorFixture f(box, {}, false,
+                          {{"scan.tmp_dir", scratch->path()}, {"policy.on_error.out_of_resources", action}});
+      scratch.reset();
+      const std::string dir = f.dovecot.dir().file("oor");
+      const auto r = f.fetchAll(f.port(), dir);
+      BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output + f.log());
+      const auto got = readFile(dir + "/1.eml");
+      if (action == "block") {
+        BOOST_TEST(contains(got, "X-Imapav-Reason: out_of_resources"));
+        BOOST_TEST(!contains(got, "See attachment."));
+      } else {
+        BOOST_TEST(got == box[0]);  // permitted unscanned, as configured: the log says so
+      }
+      f.icapd.stop();
+      const auto rows = f.icapd.query("SELECT verdict, action, error_class FROM scan_events");
+      BOOST_REQUIRE_EQUAL(rows.size(), 1u);
+      BOOST_TEST(rows[0].at("verdict") == "error");  // never "clean"
+      BOOST_TEST(rows[0].at("error_class") == "out_of_resources");
+      BOOST_TEST(rows[0].at("action") == (action == "block" ? "replace" : "pass-unscanned"));
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

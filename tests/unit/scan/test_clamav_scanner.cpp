@@ -476,3 +476,28 @@ BOOST_AUTO_TEST_CASE(error_class_names_round_trip) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(an_unwritable_temporary_directory_is_refused_at_load) {
+  EngineOptions options = testOptions();
+  options.tmpDir = "/nonexistent/imapav-tmp";
+  const std::string error = loadError(options);
+  BOOST_TEST(error.find("/nonexistent/imapav-tmp (scan.tmp_dir) is not a writable directory") != std::string::npos, error);
+}
+
+BOOST_AUTO_TEST_CASE(a_vanished_temporary_directory_fails_closed) {
+  // libclamav logs "Can't create temporary directory for scan" and then returns CL_CLEAN
+  // without having looked at the attachments: that must never read as clean.
+  auto tmp = std::make_unique<TempDir>();
+  EngineOptions options = testOptions();
+  options.tmpDir = tmp->str();
+  const auto scanner = ClamavScanner::load(options);
+  const std::string infected = mimeMessage("Hi", "x.com", eicar());
+  BOOST_TEST((scanText(*scanner, infected).verdict == Verdict::Infected));  // works while it exists
+  tmp.reset();  // removed under the running scanner
+  const ScanResult result = scanText(*scanner, infected);
+  BOOST_TEST((result.verdict == Verdict::Error));
+  BOOST_TEST((result.error == ErrorClass::OutOfResources));
+  BOOST_TEST(result.detail.find("temporary") != std::string::npos, result.detail);
+  // libclamav makes a directory per scan: even a plain text message is not scanned now.
+  BOOST_TEST((scanText(*scanner, "From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\n").error == ErrorClass::OutOfResources));
+}
