@@ -47,6 +47,27 @@ std::string cleanMessage(const std::string& subject, std::size_t bodyBytes) {
   return m;
 }
 
+// A large clean message whose scan takes a noticeable time (random base64 text).
+std::string bigMessage(std::size_t bytes, unsigned seed) {
+  std::string m = cleanMessage("big", 10);
+  std::uint32_t x = seed * 2654435761u + 1;
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  m.reserve(bytes + 100);
+  std::size_t col = 0;
+  while (m.size() < bytes) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    m += kAlphabet[x & 63];
+    if (++col == 76) {
+      m += "\r\n";
+      col = 0;
+    }
+  }
+  return m;
+}
+
+
 std::string infectedMessage(const std::string& subject) {
   return "From: Mallory <mallory@example.com>\r\nTo: Bob <bob@example.net>\r\nCc: carol@example.net\r\n"
          "Subject: " + subject + "\r\nDate: Sat, 28 Nov 2026 09:05:00 +0000\r\n"

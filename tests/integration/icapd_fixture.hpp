@@ -61,6 +61,8 @@ std::string buildRemainder(const RespmodRequest& r);
 
 std::string cleanMessage(const std::string& subject = "Hello", std::size_t bodyBytes = 200);
 std::string infectedMessage(const std::string& subject = "Invoice");  // EICAR in a base64 attachment
+// A large clean message whose scan takes a noticeable time (random base64 text).
+std::string bigMessage(std::size_t bytes, unsigned seed);
 
 class IcapdFixture {
  public:

@@ -38,26 +38,6 @@ std::string value(const IcapResponse& r, const std::string& name) {
 
 bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
 
-// A large clean message whose scan takes a noticeable time (random base64 text).
-std::string bigMessage(std::size_t bytes, unsigned seed) {
-  std::string m = cleanMessage("big", 10);
-  std::uint32_t x = seed * 2654435761u + 1;
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  m.reserve(bytes + 100);
-  std::size_t col = 0;
-  while (m.size() < bytes) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    m += kAlphabet[x & 63];
-    if (++col == 76) {
-      m += "\r\n";
-      col = 0;
-    }
-  }
-  return m;
-}
-
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(icapd)

@@ -353,4 +353,41 @@ BOOST_AUTO_TEST_CASE(a_scanner_out_of_temporary_space_is_blocked_or_permitted_as
   }
 }
 
+BOOST_AUTO_TEST_CASE(an_overloaded_scanner_is_blocked_or_permitted_as_configured) {
+  // One scan slot, held by a 40 MB scan another gateway sent straight to imapav-icapd: the
+  // redirector's request waits 100 ms for the slot and is then "overloaded".
+  const std::vector<std::string> box = {cleanMessage("while busy", 300)};
+  for (const std::string action : {"block", "permit"}) {
+    BOOST_TEST_CONTEXT("action " << action) {
+      RedirectorFixture f(box, {}, false,
+                          {{"scan.threads", "1"}, {"scan.queue_timeout", "100ms"},
+                           {"policy.on_error.overloaded", action}});
+      RespmodRequest slow;
+      slow.message = bigMessage(40u << 20, action == "block" ? 1 : 2);
+      IcapConnection other(f.icapd.port());
+      BOOST_REQUIRE(other.send(buildRequest(slow)));
+      bool overloaded = false;
+      for (int i = 0; i < 40 && !overloaded; ++i) {  // until the big upload holds the slot
+        const std::string dir = f.dovecot.dir().file("ov" + std::to_string(i));
+        const auto r = f.fetchAll(f.port(), dir);
+        BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output + f.log());
+        const auto got = readFile(dir + "/1.eml");
+        overloaded = contains(f.log(), "outcome=replaced") || contains(f.log(), "outcome=unscanned ");
+        if (overloaded && action == "block") {
+          BOOST_TEST(contains(got, "X-Imapav-Reason: overloaded"));
+        } else {
+          BOOST_TEST(got == box[0]);
+        }
+        if (!overloaded) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      BOOST_TEST(overloaded);
+      BOOST_TEST(other.read(std::chrono::seconds(60)).has_value());
+      f.icapd.stop();
+      const auto rows = f.icapd.query("SELECT action, error_class FROM scan_events WHERE error_class = 'overloaded'");
+      BOOST_REQUIRE_EQUAL(rows.size(), 1u);
+      BOOST_TEST(rows[0].at("action") == (action == "block" ? "replace" : "pass-unscanned"));
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
