@@ -103,6 +103,19 @@ BOOST_AUTO_TEST_CASE(the_example_configuration_loads_and_documents_the_defaults)
   BOOST_TEST(c.policy.notifyRecipientOnErrorPass == d.policy.notifyRecipientOnErrorPass);
   BOOST_TEST(c.policy.subjectTag == d.policy.subjectTag);
   BOOST_TEST(c.profiles.empty());
+  BOOST_TEST(c.notifyFrom == d.notifyFrom);
+  BOOST_TEST(c.notifySubject == d.notifySubject);
+  BOOST_TEST(c.notifyTemplateFile == d.notifyTemplateFile);
+  BOOST_TEST(c.notifyTimeout.count() == d.notifyTimeout.count());
+  BOOST_TEST(c.notifyMaxAttempts == d.notifyMaxAttempts);
+  BOOST_TEST(c.notifyRetryDelay.count() == d.notifyRetryDelay.count());
+  BOOST_TEST(c.notifyMaxQueue == d.notifyMaxQueue);
+  BOOST_TEST(c.notifyRatePerSender == d.notifyRatePerSender);
+  BOOST_TEST(c.notifyRateWindow.count() == d.notifyRateWindow.count());
+  BOOST_TEST(!c.notifyRelay.has_value());
+  BOOST_TEST(c.virusSubject == d.virusSubject);
+  BOOST_TEST(c.errorSubject == d.errorSubject);
+  BOOST_TEST(c.noticeFrom == d.noticeFrom);
   BOOST_TEST(c.respmod == d.respmod);
   BOOST_TEST(c.reqmod == d.reqmod);
 }
