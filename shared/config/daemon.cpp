@@ -8,6 +8,8 @@
 #include <Poco/Util/HelpFormatter.h>
 #include <Poco/Util/Option.h>
 
+#include <signal.h>
+
 #include <iostream>
 
 namespace imapav::config {
@@ -43,6 +45,15 @@ int DaemonApp::main(const std::vector<std::string>&) {
     std::cerr << name_ << ": --config FILE is required (see --help)\n";
     return EXIT_USAGE;
   }
+  // Threads inherit the signal mask: block the stop signals before serve() starts any, so
+  // only waitForTerminationRequest (sigwait) takes them. Otherwise a SIGTERM that lands in
+  // a worker thread kills the process without a graceful stop.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGQUIT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   return serve(configPath_);
 }
 

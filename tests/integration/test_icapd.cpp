@@ -513,6 +513,21 @@ BOOST_AUTO_TEST_CASE(sigterm_lets_a_scan_in_flight_finish) {
   BOOST_TEST(rows[0]["verdict"] == "infected");
 }
 
+BOOST_AUTO_TEST_CASE(a_sigterm_right_after_start_is_still_a_graceful_stop) {
+  // Threads started before the main thread waits for SIGTERM must not receive it: one that
+  // did used to kill the process (exit 143) and lose the queued event row.
+  for (int i = 0; i < 8; ++i) {
+    BOOST_TEST_CONTEXT("run " << i) {
+      IcapdFixture f;
+      RespmodRequest req;
+      req.message = cleanMessage();
+      BOOST_TEST(f.exchange(req).head.status == 204);
+      BOOST_TEST(f.stop() == 0);
+      BOOST_TEST(f.query("SELECT id FROM scan_events").size() == 1u);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(methods_not_offered_get_405) {
   IcapdFixture f(Settings{{"icap.methods", "RESPMOD"}});
   IcapConnection c(f.port());
