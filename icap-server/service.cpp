@@ -218,10 +218,6 @@ void Service::commonHeaders(icap::Headers& h, bool close) const {
   if (close) h.add("Connection", "close");
 }
 
-const Policy& Service::policyFor(const icap::RequestHead& head, const std::string& gateway) const {
-  const Profile* p = selectProfile(config_.profiles, head.service, gateway);
-  return p ? profilePolicies_[static_cast<std::size_t>(p - config_.profiles.data())] : basePolicy_;
-}
 
 bool Service::offers(std::string_view service) const {
   if (service == config_.service) return true;
@@ -287,8 +283,13 @@ Service::Outcome Service::evaluate(const icap::RequestHead& head, const scan::Me
   const bool reqmod = head.method == icap::Method::Reqmod;
   const auto started = std::chrono::steady_clock::now();
   Outcome out;
-  const Policy& policy = policyFor(head, gateway);
-  if (const Profile* p = selectProfile(config_.profiles, head.service, gateway)) out.profile = p->name;
+  // The profile's policy for this request, or the base policy.
+  out.policy = &basePolicy_;
+  if (const Profile* p = selectProfile(config_.profiles, head.service, gateway)) {
+    out.policy = &profilePolicies_[static_cast<std::size_t>(p - config_.profiles.data())];
+    out.profile = p->name;
+  }
+  const Policy& policy = *out.policy;
   out.result = scanWithSlot(body);
   out.prefix = headPrefix(body);
   out.decision = policy.decide(out.result, isFragment(out.prefix));
@@ -495,7 +496,7 @@ bool Service::answer(const icap::RequestHead& head, const scan::MessageBody& bod
     if (headers.complete || prefix.size() == body.size()) {
       skip = headers.complete ? headers.bodyOffset : prefix.size();
       // A template ("[unscanned: ${error_class}]"); config loading checked it parses.
-      std::string tag = policyFor(head, gateway).settings().subjectTag;
+      std::string tag = outcome.policy->settings().subjectTag;
       if (auto t = mime::Template::parse(tag, mime::noticeVariables())) tag = t.value().render(templateVariables(outcome, gateway));
       newHead = mime::appendSubjectTag(std::string_view(prefix).substr(0, skip), tag);
     }

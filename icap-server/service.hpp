@@ -77,7 +77,8 @@ class Service {
     std::string prefix;  // the message's first bytes, where its header section is
     mime::MessageSummary summary;
     std::int64_t scanUs = 0;
-    std::string profile;  // "" for the base policy
+    std::string profile;            // "" for the base policy
+    const Policy* policy = nullptr;  // the one decided by (the profile's or the base policy)
   };
 
   // Scans the body of a REQMOD/RESPMOD request, decides, logs and records the event.
@@ -97,8 +98,6 @@ class Service {
 
  private:
   scan::ScanResult scanWithSlot(const scan::MessageBody& body);
-  // The profile's policy for this request, or the base policy.
-  const Policy& policyFor(const icap::RequestHead& head, const std::string& gateway) const;
   void commonHeaders(icap::Headers& h, bool close) const;
   // The variables of the notice and notification templates.
   std::map<std::string, std::string, std::less<>> templateVariables(const Outcome& outcome, const std::string& gateway) const;

@@ -43,14 +43,7 @@ BENCH_NAME=bench-log.sh
 # shellcheck source=tools/bench/common.sh
 source "$ROOT/tools/bench/common.sh"
 
-cleanup() {
-  if [[ ${IMAPAV_BENCH_KEEP:-0} == 1 ]]; then
-    log "bench-log.sh: kept $WORK"
-  else
-    rm -rf -- "$WORK"
-  fi
-}
-trap cleanup EXIT
+trap finish_bench EXIT
 trap 'exit 130' INT TERM
 
 command -v sqlite3 >/dev/null || die "sqlite3 not found (Debian package sqlite3)"

@@ -59,17 +59,8 @@ BENCH_NAME=bench-redirector.sh
 # shellcheck source=tools/bench/common.sh
 source "$ROOT/tools/bench/common.sh"
 
-# Stops every server we started (each in its own process group, so Dovecot's children go
-# too), then removes the temporary directory.
-cleanup() {
-  stop_servers
-  if [[ ${IMAPAV_BENCH_KEEP:-0} == 1 ]]; then
-    log "bench-redirector.sh: kept $WORK"
-  else
-    rm -rf -- "$WORK"
-  fi
-}
-trap cleanup EXIT
+# Stops every server we started (Dovecot's children too), then removes WORK.
+trap finish_bench EXIT
 trap 'exit 130' INT TERM
 
 # Many sessions: the client holds one socket each, the redirector two, Dovecot's master a

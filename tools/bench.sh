@@ -50,14 +50,10 @@ source "$ROOT/tools/bench/common.sh"
 # Stops every server we started (each runs in its own process group, so c-icap's
 # children go too), then removes the temporary directory.
 cleanup() {
-  stop_servers
+  finish_bench
   [[ -n ${SCAN_TMP:-} ]] && rm -rf -- "$SCAN_TMP"
   [[ -n ${CICAP_TMP:-} ]] && rm -rf -- "$CICAP_TMP"
-  if [[ ${IMAPAV_BENCH_KEEP:-0} == 1 ]]; then
-    log "bench.sh: kept $WORK"
-  else
-    rm -rf -- "$WORK"
-  fi
+  return 0
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

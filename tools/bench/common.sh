@@ -1,6 +1,6 @@
-# Shell helpers shared by tools/bench.sh and tools/bench-redirector.sh (sourced, not run).
-# The sourcing script sets BENCH_NAME and keeps the PIDs of the servers it starts (each
-# in its own process group, via setsid) in SERVER_PIDS.
+# Shell helpers shared by the tools/bench*.sh scripts (sourced, not run). The sourcing
+# script sets BENCH_NAME and WORK (its temporary directory) and keeps the PIDs of the
+# servers it starts (each in its own process group, via setsid) in SERVER_PIDS.
 
 log() { printf '%s\n' "$*"; }
 die() { printf '%s: %s\n' "$BENCH_NAME" "$*" >&2; exit 1; }
@@ -22,6 +22,16 @@ stop_servers() {
       kill -KILL -- "-$pid" 2>/dev/null || true
     fi
   done
+}
+
+# On exit: stops the servers, then removes WORK unless IMAPAV_BENCH_KEEP=1.
+finish_bench() {
+  stop_servers
+  if [[ ${IMAPAV_BENCH_KEEP:-0} == 1 ]]; then
+    log "$BENCH_NAME: kept $WORK"
+  else
+    rm -rf -- "$WORK"
+  fi
 }
 
 free_port() {
