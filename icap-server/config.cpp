@@ -92,6 +92,7 @@ Config loadConfig(const std::string& path) {
       {"notify.rate_per_sender", [&](const std::string& k, const std::string& v) { c.notifyRatePerSender = toUnsigned(k, v, 0, 1000000); }},
       {"notify.rate_window", [&](const std::string& k, const std::string& v) { c.notifyRateWindow = parseDuration(k, v); }},
       {"log.database", [&](const std::string&, const std::string& v) { c.database = v; }},
+      {"metrics.listen", [&](const std::string& k, const std::string& v) { c.metricsListen = config::parseHostPort(k, v); }},
       {"log.level",
        [&](const std::string& k, const std::string& v) {
          static const char* const kLevels[] = {"fatal", "critical", "error", "warning", "notice", "information", "debug", "trace"};

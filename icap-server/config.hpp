@@ -56,6 +56,7 @@ struct Config {
   std::string errorSubject;       // ... of an error notice
 
   // notify.*: notification mails (policy notify_sender_on_*), through an SMTP relay.
+  std::optional<config::HostPort> metricsListen;  // Prometheus /metrics; off when unset
   std::optional<config::HostPort> notifyRelay;  // required when a policy sends notifications
   std::string notifyFrom;                       // From of a notification
   std::string notifySubject = "Undelivered: your message \"${subject}\" was blocked";

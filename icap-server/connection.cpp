@@ -103,6 +103,7 @@ void Connection::run() {
           break;
         case Ev::Head: {
           const auto& head = parser.head();
+          service_.metrics().request(head.method);
           if (head.method == icap::Method::Other) return fail(501, "method not implemented");
           if (!service_.offers(head.service)) return fail(404, "unknown service");
           if ((head.method == icap::Method::Reqmod && !cfg.reqmod) ||
@@ -125,6 +126,7 @@ void Connection::run() {
         }
         case Ev::PreviewEnd:
           // We scan whole messages only, so a preview always asks for the rest.
+          service_.metrics().response(100);
           if (!sendAll("ICAP/1.0 100 Continue\r\n\r\n")) return;
           parser.continueAfterPreview();
           break;

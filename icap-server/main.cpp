@@ -13,8 +13,9 @@
 #include "icap-server/config.hpp"
 #include "icap-server/scan/clamav_scanner.hpp"
 #include "icap-server/server.hpp"
-#include "shared/config/daemon.hpp"
 #include "icap-server/service.hpp"
+#include "shared/config/daemon.hpp"
+#include "shared/metrics/http_exporter.hpp"
 
 namespace {
 
@@ -31,6 +32,51 @@ class WriterSink final : public imapav::icapd::EventSink {
  private:
   imapav::db::EventWriter& writer_;
 };
+
+// What the scrape reads from objects main owns: the event log, the notifier, the engine.
+void addCollectors(imapav::metrics::Registry& registry, const imapav::db::EventWriter* writer,
+                   const imapav::notify::Notifier* notifier, std::shared_ptr<const imapav::scan::Scanner> scanner,
+                   const std::string& istag) {
+  using imapav::metrics::Type;
+  registry.addCollector([writer](imapav::metrics::Exposition& e) {
+    const auto st = writer ? writer->stats() : imapav::db::WriterStats{};
+    e.family("imapav_icapd_event_log_enabled", "1 when log.database is set and events are recorded.", Type::Gauge);
+    e.sample("imapav_icapd_event_log_enabled", {}, writer ? 1 : 0);
+    e.family("imapav_icapd_event_log_queue_depth", "Event rows waiting to be written.", Type::Gauge);
+    e.sample("imapav_icapd_event_log_queue_depth", {},
+             static_cast<double>(st.queued - std::min(st.queued, st.written + st.failed)));
+    const auto rows = [&](const char* name, const char* help, std::uint64_t total, std::uint64_t notifications) {
+      e.family(name, help, Type::Counter);
+      e.sample(name, {{"kind", "scan"}}, static_cast<double>(total - notifications));
+      e.sample(name, {{"kind", "notification"}}, static_cast<double>(notifications));
+    };
+    rows("imapav_icapd_event_log_written_total", "Event rows committed to the database.", st.written,
+         st.notificationsWritten);
+    rows("imapav_icapd_event_log_dropped_total", "Event rows refused because the queue was full.", st.dropped,
+         st.notificationsDropped);
+    rows("imapav_icapd_event_log_failed_total", "Event rows lost to database write failures.", st.failed,
+         st.notificationsFailed);
+    e.family("imapav_icapd_event_log_open_failures_total", "Failed attempts to open the event database.", Type::Counter);
+    e.sample("imapav_icapd_event_log_open_failures_total", {}, static_cast<double>(st.openFailures));
+  });
+  registry.addCollector([notifier](imapav::metrics::Exposition& e) {
+    const auto st = notifier ? notifier->stats() : imapav::notify::Notifier::Stats{};
+    e.family("imapav_icapd_notifications_total", "Sender notifications, by outcome.", Type::Counter);
+    e.sample("imapav_icapd_notifications_total", {{"outcome", "sent"}}, static_cast<double>(st.sent));
+    e.sample("imapav_icapd_notifications_total", {{"outcome", "failed"}}, static_cast<double>(st.failed));
+    e.sample("imapav_icapd_notifications_total", {{"outcome", "rate_limited"}}, static_cast<double>(st.rateLimited));
+    e.sample("imapav_icapd_notifications_total", {{"outcome", "queue_full"}}, static_cast<double>(st.queueFull));
+    e.family("imapav_icapd_notifications_queued", "Sender notifications waiting to be sent (retries included).", Type::Gauge);
+    e.sample("imapav_icapd_notifications_queued", {}, static_cast<double>(st.queued));
+  });
+  registry.addCollector([scanner = std::move(scanner), istag](imapav::metrics::Exposition& e) {
+    e.family("imapav_icapd_signatures", "Signatures in the engine in use.", Type::Gauge);
+    e.sample("imapav_icapd_signatures", {}, static_cast<double>(scanner->signatureCount()));
+    e.family("imapav_icapd_engine_info", "The engine in use: libclamav version, signature version and ISTag.", Type::Gauge);
+    e.sample("imapav_icapd_engine_info", {{"engine", scanner->engineVersion()}, {"signatures", scanner->signatureVersion()},
+             {"istag", istag}}, 1);
+  });
+}
 
 // libclamav's messages go to the icapd.clamav logger.
 void onClamavMessage(int severity, std::string_view text) {
@@ -107,6 +153,18 @@ class IcapdApp final : public imapav::config::DaemonApp {
         service.setNotifier(notifier.get());
         log.information("notifications via %s:%hu", config.notifyRelay->host, config.notifyRelay->port);
       }
+      auto& registry = service.metrics().registry();
+      registry.gauge("imapav_icapd_scan_slots", "Scans that may run at once (scan.threads).").set(config.scanThreads);
+      registry.gauge("imapav_icapd_max_connections", "Gateway connections allowed (icap.max_connections).")
+          .set(config.maxConnections);
+      const auto& istag = service.istag();
+      addCollectors(registry, writer.get(), notifier.get(), scanner, istag.substr(1, istag.size() - 2));
+      imapav::metrics::addProcessMetrics(registry);
+      std::unique_ptr<imapav::metrics::HttpExporter> exporter;
+      if (config.metricsListen) {
+        exporter = std::make_unique<imapav::metrics::HttpExporter>(registry, *config.metricsListen);
+        log.information("metrics on http://%s:%hu/metrics", config.metricsListen->host, exporter->port());
+      }
       imapav::icapd::Server server(service);
       const auto port = server.start();
       log.information("listening on %s:%hu service=%s istag=%s max_connections=%u scan_threads=%u profiles=%s",
@@ -115,6 +173,7 @@ class IcapdApp final : public imapav::config::DaemonApp {
       waitForTerminationRequest();
       log.information("stopping: finishing requests in flight");
       const bool clean = server.stop();
+      exporter.reset();  // its scrapes read the notifier and the writer
       service.setNotifier(nullptr);
       notifier.reset();  // its last outcomes ("shutdown") still reach the event log
       if (writer) {

@@ -94,6 +94,7 @@ void Server::acceptLoop() {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
     if (active_.load() >= limit) {
+      service_.metrics().connectionsRejected.inc();
       if (rejecting_.load() >= kMaxRejecters) {
         ::close(fd);
         continue;
@@ -103,6 +104,8 @@ void Server::acceptLoop() {
       continue;
     }
     ++active_;
+    service_.metrics().connectionsTotal.inc();
+    service_.metrics().connectionsActive.add(1);
     std::thread([this, fd, peer = peerName(ss)]() mutable { serve(fd, std::move(peer)); }).detach();
   }
 }
@@ -116,6 +119,7 @@ void Server::serve(int fd, std::string peer) {
     serverLog().critical("connection failed: %s", std::string(e.what()));
   }
   ::close(fd);
+  service_.metrics().connectionsActive.add(-1);
   std::lock_guard lock(mu_);
   --active_;
   idle_.notify_all();

@@ -240,6 +240,7 @@ std::string Service::optionsResponse(bool close, const std::string& service) con
   h.add("Transfer-Preview", "*");
   std::string out;
   icap::appendResponseHead(out, 200, h, icap::EncapPart::None, "", false);
+  metrics_.response(200);
   return out;
 }
 
@@ -248,6 +249,7 @@ std::string Service::errorResponse(int status, bool close) const {
   commonHeaders(h, close);
   std::string out;
   icap::appendResponseHead(out, status, h, icap::EncapPart::None, "", false);
+  metrics_.response(status);
   return out;
 }
 
@@ -261,13 +263,14 @@ scan::ScanResult Service::scanWithSlot(const scan::MessageBody& body) {
   // A bounded number of scans run at once; a request that cannot get a slot in time is
   // an overload error, decided by policy like any other error.
   if (!slots_.try_acquire_for(config_.queueTimeout)) {
-    ++counters_.overloaded;
     scan::ScanResult r;
     r.error = scan::ErrorClass::Overloaded;
     r.detail = "no scan slot within queue_timeout";
     return r;
   }
+  metrics_.scansInProgress.add(1);
   auto result = scanner_->scan(body);
+  metrics_.scansInProgress.add(-1);
   slots_.release();
   return result;
 }
@@ -279,7 +282,6 @@ bool Service::respond(const icap::RequestHead& head, const scan::MessageBody& bo
 
 Service::Outcome Service::evaluate(const icap::RequestHead& head, const scan::MessageBody& body,
                                    const std::string& gateway) {
-  ++counters_.requests;
   const bool reqmod = head.method == icap::Method::Reqmod;
   const auto started = std::chrono::steady_clock::now();
   Outcome out;
@@ -308,12 +310,7 @@ Service::Outcome Service::evaluate(const icap::RequestHead& head, const scan::Me
   }
   const auto& url = out.url;
 
-  switch (result.verdict) {
-    case scan::Verdict::Clean: ++counters_.clean; break;
-    case scan::Verdict::Infected: ++counters_.infected; break;
-    case scan::Verdict::Error: ++counters_.errors; break;
-  }
-  if (decision.action == Action::PassUnscanned) ++counters_.passedUnscanned;
+  metrics_.scanned(result, decision, body.size(), scanUs);
 
   // --- the event row
   if (events_) {
@@ -440,6 +437,7 @@ bool Service::answer(const icap::RequestHead& head, const scan::MessageBody& bod
   if (decision.action != Action::Replace && may204 && !tagged) {
     std::string out;
     icap::appendResponseHead(out, 204, h, icap::EncapPart::None, "", false);
+    metrics_.response(204);
     return send(out);
   }
 
@@ -479,6 +477,7 @@ bool Service::answer(const icap::RequestHead& head, const scan::MessageBody& bod
     if (!reqmod) http->headers.set("Content-Type", "message/rfc822");
     std::string out;
     icap::appendResponseHead(out, 200, h, part, http->serialize(), true);
+    metrics_.response(200);
     ChunkedSender sender(send, std::move(out));
     return sender.piece(notice) && sender.finish();
   }
@@ -504,6 +503,7 @@ bool Service::answer(const icap::RequestHead& head, const scan::MessageBody& bod
   http->headers.set("Content-Length", std::to_string(newHead.size() + body.size() - skip));
   std::string out;
   icap::appendResponseHead(out, 200, h, part, http->serialize(), true);
+  metrics_.response(200);
   ChunkedSender sender(send, std::move(out));
   if (!sender.piece(newHead)) return false;
   std::size_t seen = 0;

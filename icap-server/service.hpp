@@ -16,6 +16,7 @@
 #include "db/scan_event.hpp"
 #include "icap-server/notify/notifier.hpp"
 #include "icap-server/config.hpp"
+#include "icap-server/metrics.hpp"
 #include "icap-server/policy.hpp"
 #include "icap-server/scan/message_body.hpp"
 #include "icap-server/scan/scanner.hpp"
@@ -47,11 +48,6 @@ struct Templates {
 // The built-in notice templates (conf/templates/*.txt, embedded at build time), or the
 // files the configuration names. Throws ConfigError on a bad template.
 Templates loadTemplates(const Config& config);
-
-struct ServiceCounters {
-  std::atomic<std::uint64_t> requests{0}, clean{0}, infected{0}, errors{0}, passedUnscanned{0},
-      overloaded{0};
-};
 
 class Service {
  public:
@@ -92,7 +88,8 @@ class Service {
   bool respond(const icap::RequestHead& head, const scan::MessageBody& body, bool ieof,
                const std::string& gateway, bool close, const Send& send);
 
-  const ServiceCounters& counters() const { return counters_; }
+  // Counted here and by the connections; thread-safe.
+  IcapdMetrics& metrics() const { return metrics_; }
   // Where notifications go; without one, a due notification is logged as skipped.
   void setNotifier(notify::Notifier* notifier) { notifier_ = notifier; }
 
@@ -112,7 +109,7 @@ class Service {
   std::string istag_;
   std::string hostname_;
   std::counting_semaphore<1 << 20> slots_;
-  ServiceCounters counters_;
+  mutable IcapdMetrics metrics_;  // counting is not a change of the service's state
   notify::Notifier* notifier_ = nullptr;
   std::atomic<std::uint64_t> notificationSeq_{0};
 };

@@ -14,6 +14,7 @@ Config loadConfig(const std::string& path) {
   const std::map<std::string, Setter> setters = {
       {"imap.listen", [&](const std::string& k, const std::string& v) { c.imapListen = parseHostPort(k, v); }},
       {"imaps.listen", [&](const std::string& k, const std::string& v) { c.imapsListen = parseHostPort(k, v); }},
+      {"metrics.listen", [&](const std::string& k, const std::string& v) { c.metricsListen = parseHostPort(k, v); }},
       {"tls.certificate", [&](const std::string&, const std::string& v) { c.tlsCertificate = v; }},
       {"tls.private_key", [&](const std::string&, const std::string& v) { c.tlsPrivateKey = v; }},
       {"upstream.address",

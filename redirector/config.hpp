@@ -20,6 +20,7 @@ enum class LocalFailMode { Pass, Drop };
 struct Config {
   std::optional<HostPort> imapListen;   // plain IMAP (STARTTLS once TLS is configured)
   std::optional<HostPort> imapsListen;  // implicit TLS (RFC 8314)
+  std::optional<HostPort> metricsListen;  // Prometheus /metrics; off when unset
   std::string tlsCertificate, tlsPrivateKey;
 
   HostPort upstream;

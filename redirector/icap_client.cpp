@@ -17,6 +17,7 @@ extern "C" {
 
 #include <algorithm>
 #include <charconv>
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <map>
@@ -322,6 +323,8 @@ struct IcapClient::Server {
   std::uint64_t connectAttempts = 0;
   std::uint64_t opened = 0;
   std::uint64_t optionsSent = 0;
+  // Without the mutex: counted on every request.
+  std::atomic<std::uint64_t> requests{0}, answered{0}, failed{0}, skipped{0};
 
   unsigned cap(unsigned ownCap) const {
     const unsigned c = std::max(ownCap, 1U);
@@ -645,6 +648,7 @@ ScanReply IcapClient::scan(const ScanRequest& request) {
     {
       const std::lock_guard lock(s.mutex);
       if (Clock::now() < s.downUntil) {
+        s.skipped.fetch_add(1, std::memory_order_relaxed);
         fail(s, "skipped, down after: " + s.lastFailure);
         continue;
       }
@@ -659,6 +663,7 @@ ScanReply IcapClient::scan(const ScanRequest& request) {
       ConnectionPtr conn = checkout(s, options_, error, busy);
       if (!conn) {
         if (!busy) markDown(s, options_.retryAfter, error);
+        s.failed.fetch_add(1, std::memory_order_relaxed);
         fail(s, error);
         break;
       }
@@ -672,6 +677,7 @@ ScanReply IcapClient::scan(const ScanRequest& request) {
         if (!sendOptions(*conn, static_cast<int>(options_.timeout.count()), info, error)) {
           release(s, std::move(conn), false, options_.maxConnectionsPerServer);
           markDown(s, options_.retryAfter, error);
+          s.failed.fetch_add(1, std::memory_order_relaxed);
           fail(s, error);
           break;
         }
@@ -679,9 +685,11 @@ ScanReply IcapClient::scan(const ScanRequest& request) {
       }
       ScanReply attempt;
       bool reusable = false;
+      s.requests.fetch_add(1, std::memory_order_relaxed);
       const auto result = respmod(*conn, request, options_, *watchdog_, attempt, reusable);
       release(s, std::move(conn), reusable, options_.maxConnectionsPerServer);
       if (result.outcome == Outcome::Answered) {
+        s.answered.fetch_add(1, std::memory_order_relaxed);
         reply = std::move(attempt);
         reply.server = s.name;
         return finish(reply.status);
@@ -692,6 +700,7 @@ ScanReply IcapClient::scan(const ScanRequest& request) {
       }
       if (!hadWholeMessage && pass == 0 && request.message->waitComplete()) continue;
       if (result.outcome == Outcome::ServerFailed) markDown(s, options_.retryAfter, result.why);
+      s.failed.fetch_add(1, std::memory_order_relaxed);
       fail(s, result.why);
       break;
     }
@@ -718,6 +727,10 @@ std::vector<IcapServerHealth> IcapClient::health() const {
     h.connectAttempts = s.connectAttempts;
     h.connectionsOpened = s.opened;
     h.optionsSent = s.optionsSent;
+    h.requests = s.requests.load(std::memory_order_relaxed);
+    h.answered = s.answered.load(std::memory_order_relaxed);
+    h.failed = s.failed.load(std::memory_order_relaxed);
+    h.skipped = s.skipped.load(std::memory_order_relaxed);
     out.push_back(std::move(h));
   }
   return out;

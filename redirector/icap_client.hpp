@@ -48,6 +48,10 @@ struct IcapServerHealth {
   std::uint64_t connectAttempts = 0;    // since start, failed ones included
   std::uint64_t connectionsOpened = 0;  // since start
   std::uint64_t optionsSent = 0;
+  std::uint64_t requests = 0;  // RESPMOD requests sent (a retry counts again)
+  std::uint64_t answered = 0;  // ... that got a usable answer
+  std::uint64_t failed = 0;    // failed attempts: no connection, OPTIONS or RESPMOD failed
+  std::uint64_t skipped = 0;   // scans that passed this server by while it was down
 };
 
 class IcapClient final : public MessageScanner {

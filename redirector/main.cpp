@@ -15,10 +15,52 @@
 #include "redirector/server.hpp"
 #include "shared/common/temp_file.hpp"
 #include "shared/config/daemon.hpp"
+#include "shared/metrics/http_exporter.hpp"
 
 namespace {
 
 using namespace imapav::redirector;
+
+// Each ICAP server as this redirector sees it, read at each scrape.
+void addIcapHealth(imapav::metrics::Registry& registry, const IcapClient& client) {
+  using imapav::metrics::Type;
+  registry.addCollector([&client](imapav::metrics::Exposition& e) {
+    const auto servers = client.health();
+    const auto each = [&](const char* name, const char* help, Type type, auto value) {
+      e.family(name, help, type);
+      for (const auto& h : servers) e.sample(name, {{"server", h.server}}, static_cast<double>(value(h)));
+    };
+    each("imapav_redirector_icap_up", "1 while the ICAP server is in use, 0 while it is skipped after a failure.",
+         Type::Gauge, [](const IcapServerHealth& h) { return h.up ? 1 : 0; });
+    each("imapav_redirector_icap_connections_open", "Connections to the ICAP server, idle and busy.", Type::Gauge,
+         [](const IcapServerHealth& h) { return h.openConnections; });
+    each("imapav_redirector_icap_connections_idle", "Idle connections to the ICAP server.", Type::Gauge,
+         [](const IcapServerHealth& h) { return h.idleConnections; });
+    each("imapav_redirector_icap_max_connections", "The ICAP server's Max-Connections (0: not announced).",
+         Type::Gauge, [](const IcapServerHealth& h) { return h.maxConnections; });
+    each("imapav_redirector_icap_connect_attempts_total", "Connection attempts to the ICAP server, failed ones included.",
+         Type::Counter, [](const IcapServerHealth& h) { return h.connectAttempts; });
+    each("imapav_redirector_icap_connections_opened_total", "Connections to the ICAP server opened.", Type::Counter,
+         [](const IcapServerHealth& h) { return h.connectionsOpened; });
+    each("imapav_redirector_icap_options_total", "OPTIONS requests sent to the ICAP server.", Type::Counter,
+         [](const IcapServerHealth& h) { return h.optionsSent; });
+    each("imapav_redirector_icap_requests_total", "RESPMOD requests sent to the ICAP server (a retry counts again).",
+         Type::Counter, [](const IcapServerHealth& h) { return h.requests; });
+    each("imapav_redirector_icap_answered_total", "RESPMOD requests the ICAP server answered usably.", Type::Counter,
+         [](const IcapServerHealth& h) { return h.answered; });
+    each("imapav_redirector_icap_failures_total",
+         "Failed attempts with the ICAP server: no connection, OPTIONS or RESPMOD failed.", Type::Counter,
+         [](const IcapServerHealth& h) { return h.failed; });
+    each("imapav_redirector_icap_skipped_total", "Scans that passed the ICAP server by while it was down.",
+         Type::Counter, [](const IcapServerHealth& h) { return h.skipped; });
+    e.family("imapav_redirector_icap_server_info", "The ICAP server's ISTag from its last OPTIONS answer.", Type::Gauge);
+    for (const auto& h : servers) {
+      std::string istag = h.istag.substr(0, 64);  // the ICAP server says what it is: bound it
+      if (istag.size() >= 2 && istag.front() == '"' && istag.back() == '"') istag = istag.substr(1, istag.size() - 2);
+      e.sample("imapav_redirector_icap_server_info", {{"server", h.server}, {"istag", istag}}, 1);
+    }
+  });
+}
 
 class RedirectorApp final : public imapav::config::DaemonApp {
  public:
@@ -66,6 +108,14 @@ class RedirectorApp final : public imapav::config::DaemonApp {
         }
       }
       Server server(config, scanner, clientTls, upstreamTls);
+      auto& registry = server.metrics().registry();
+      addIcapHealth(registry, scanner);
+      imapav::metrics::addProcessMetrics(registry);
+      std::unique_ptr<imapav::metrics::HttpExporter> exporter;
+      if (config.metricsListen) {
+        exporter = std::make_unique<imapav::metrics::HttpExporter>(registry, *config.metricsListen);
+        log.information("metrics on http://%s:%hu/metrics", config.metricsListen->host, exporter->port());
+      }
       const auto [plain, implicit] = server.listen();
       static const char* const kSecurity[] = {"none", "starttls", "tls"};
       const auto portText = [](std::uint16_t p) { return p == 0 ? std::string("off") : std::to_string(p); };

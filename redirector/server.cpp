@@ -35,6 +35,13 @@ Server::Server(const Config& config, MessageScanner& scanner, std::shared_ptr<Tl
       clientTls_(std::move(clientTls)),
       upstreamTls_(std::move(upstreamTls)),
       pool_(config.scanWorkers) {
+  auto& registry = metrics_.registry();
+  registry.gauge("imapav_redirector_scan_workers", "Messages that may be scanned at once (scan.workers).")
+      .set(config.scanWorkers);
+  registry.addCollector([this](metrics::Exposition& e) {
+    e.family("imapav_redirector_scan_queue_depth", "Messages waiting for a free scan worker.", metrics::Type::Gauge);
+    e.sample("imapav_redirector_scan_queue_depth", {}, static_cast<double>(pool_.queued()));
+  });
   plain_.server = implicit_.server = this;
   implicit_.implicitTls = true;
   reactor_.onTick([this](std::chrono::steady_clock::time_point now) {
@@ -121,6 +128,8 @@ void Server::accept(Listener& l) {
     }
     auto session = std::make_shared<Session>(*this, fd, addressOf(ss), l.implicitTls);
     sessions_[session.get()] = session;
+    (l.implicitTls ? metrics_.sessionsImplicit : metrics_.sessionsPlain).inc();
+    metrics_.sessionsActive.add(1);
     session->start();
   }
 }
@@ -129,7 +138,11 @@ void Server::scanAsync(ScanRequest request, std::weak_ptr<Session> session,
                        std::function<void(Session&, ScanReply)> done) {
   pool_.submit([this, request = std::move(request), session = std::move(session), done = std::move(done)]() mutable {
     ScanReply reply;
-    if (!session.expired()) reply = scanner_.scan(request);  // the client may have gone while the job waited
+    if (!session.expired()) {  // the client may have gone while the job waited
+      metrics_.scansInProgress.add(1);
+      reply = scanner_.scan(request);
+      metrics_.scansInProgress.add(-1);
+    }
     reactor_.post([session = std::move(session), done = std::move(done), reply = std::move(reply)]() mutable {
       if (auto s = session.lock()) done(*s, std::move(reply));
     });
@@ -142,6 +155,7 @@ void Server::sessionClosed(Session& session) {
   // Keep the session alive until the current batch of events is handled.
   reactor_.afterBatch([keep = std::move(it->second)] {});
   sessions_.erase(it);
+  metrics_.sessionsActive.add(-1);
   if (draining_ && sessions_.empty()) reactor_.stop();
 }
 

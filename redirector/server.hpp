@@ -7,6 +7,7 @@
 
 #include "redirector/config.hpp"
 #include "redirector/message_scanner.hpp"
+#include "redirector/metrics.hpp"
 #include "redirector/reactor.hpp"
 #include "redirector/scan_pool.hpp"
 #include "redirector/session.hpp"
@@ -38,6 +39,7 @@ class Server final : public SessionHost {
   void scanAsync(ScanRequest request, std::weak_ptr<Session> session,
                  std::function<void(Session&, ScanReply)> done) override;
   void sessionClosed(Session& session) override;
+  RedirectorMetrics& metrics() override { return metrics_; }
 
  private:
   struct Listener final : IoHandler {
@@ -51,6 +53,7 @@ class Server final : public SessionHost {
 
   const Config& config_;
   MessageScanner& scanner_;
+  RedirectorMetrics metrics_;  // before pool_: its workers count into it
   std::shared_ptr<TlsContext> clientTls_, upstreamTls_;
   Reactor reactor_;
   ScanPool pool_;

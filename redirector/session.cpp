@@ -266,7 +266,10 @@ bool Session::readFrom(Endpoint& ep) {
     if (n > 0) {
       ep.in.append(buffer, static_cast<std::size_t>(n));
       lastActivity_ = std::chrono::steady_clock::now();
-      if (ep.isClient) stats_.bytesFromClient += static_cast<std::uint64_t>(n);
+      if (ep.isClient) {
+        stats_.bytesFromClient += static_cast<std::uint64_t>(n);
+        host_.metrics().clientBytesReceived.inc(static_cast<std::uint64_t>(n));
+      }
       if (ep.tls == Endpoint::Tls::On && ep.tlsConnection->pending()) continue;
       if (static_cast<std::size_t>(n) == kReadBlock) continue;
       return true;
@@ -311,7 +314,10 @@ void Session::flush(Endpoint& ep) {
       if (n < 0) error = std::strerror(errno);
     }
     if (n > 0) {
-      if (ep.isClient) stats_.bytesToClient += static_cast<std::uint64_t>(n);
+      if (ep.isClient) {
+        stats_.bytesToClient += static_cast<std::uint64_t>(n);
+        host_.metrics().clientBytesSent.inc(static_cast<std::uint64_t>(n));
+      }
       ep.out.erase(0, static_cast<std::size_t>(n));
       continue;
     }
@@ -448,6 +454,7 @@ bool Session::inspectCommand(std::string_view segment) {
     idling_ = true;
   } else if (command == "APPEND") {
     ++stats_.unscannedUpload;  // uploads are relayed unscanned for now
+    host_.metrics().unscanned(Unscanned::Upload);
     sessionLog().information("session client=%s user=%s unscanned upload (APPEND)", clientAddress_, user_);
   } else if (command == "SELECT" || command == "EXAMINE") {
     bool quoted = false;
@@ -603,16 +610,19 @@ void Session::processUpstream() {
             } else {
               if (whole) {
                 ++stats_.unscannedTooLarge;
+                host_.metrics().unscanned(Unscanned::TooLarge);
                 sessionLog().warning("session client=%s user=%s UNSCANNED message of %Lu bytes over scan.max_message_size",
                                      clientAddress_, user_, static_cast<Poco::UInt64>(*size));
               } else if (!partial && info && info->item.rfind("BODY[", 0) == 0 && info->item.rfind("BODY[]", 0) != 0 &&
                          info->item.find("HEADER") == std::string::npos && info->item.find("MIME") == std::string::npos) {
                 // A body part or the text (BODY[2], BODY[TEXT]): content, relayed unscanned for now.
                 ++stats_.unscannedSection;
+                host_.metrics().unscanned(Unscanned::Section);
                 sessionLog().information("session client=%s user=%s unscanned section fetch %s", clientAddress_, user_,
                                          info->item);
               } else if (partial) {
                 ++stats_.unscannedPartial;
+                host_.metrics().unscanned(Unscanned::Partial);
                 sessionLog().information("session client=%s user=%s unscanned partial fetch %s", clientAddress_, user_,
                                          info->item);
               }
@@ -736,6 +746,7 @@ void Session::onScanDone(ScanReply reply) {
 
 void Session::deliver(ScanReply reply) {
   if (capture_->spilled()) ++stats_.spilled;
+  host_.metrics().delivered(reply, config_.failMode == LocalFailMode::Pass, capture_->size(), capture_->spilled());
   if (reply.status == ScanStatus::Replaced && reply.protocolOnly) withhold(reply);
   else queueDelivery(std::move(reply));
   held_.clear();

@@ -18,6 +18,7 @@
 
 #include "redirector/config.hpp"
 #include "redirector/message_scanner.hpp"
+#include "redirector/metrics.hpp"
 #include "redirector/reactor.hpp"
 #include "redirector/tls.hpp"
 #include "shared/imap/fetch_response.hpp"
@@ -185,6 +186,7 @@ class SessionHost {
   virtual void scanAsync(ScanRequest request, std::weak_ptr<Session> session,
                          std::function<void(Session&, ScanReply)> done) = 0;
   virtual void sessionClosed(Session& session) = 0;
+  virtual RedirectorMetrics& metrics() = 0;
 };
 
 }  // namespace imapav::redirector

@@ -9,6 +9,7 @@ packages=(
   sqlite3 c-icap libc-icap-mod-virus-scan
   dovecot-imapd curl isync python3 python3-aiosmtpd openssl
   clang-14 libclang-rt-14-dev
+  prometheus  # promtool checks our /metrics; a real Prometheus scrapes both daemons in a test
 )
 
 missing=()

@@ -47,7 +47,7 @@ class ClamavScanner final : public Scanner {
   std::string engineVersion() const override;
   // "<CL_ENGINE_DB_VERSION>-<12 hex of SHA-256 over the sorted name/size/mtime of the files>"
   std::string signatureVersion() const override;
-  unsigned signatureCount() const { return signatureCount_; }
+  unsigned signatureCount() const override { return signatureCount_; }
 
  private:
   struct EngineDeleter {

@@ -6,7 +6,7 @@
 namespace imapav::scan {
 namespace {
 
-constexpr std::array<std::pair<ErrorClass, std::string_view>, 11> kNames{{
+constexpr std::array<std::pair<ErrorClass, std::string_view>, kErrorClassCount> kNames{{
     {ErrorClass::None, "none"},
     {ErrorClass::TooLarge, "too_large"},
     {ErrorClass::Timeout, "timeout"},

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string_view>
 
@@ -19,6 +20,8 @@ enum class ErrorClass {
   Internal,        // anything else: a bug or an unexpected libclamav code
   Fragmented,      // a fragment of a message (message/partial): no scanner sees the whole
 };
+
+inline constexpr std::size_t kErrorClassCount = 11;  // values of ErrorClass, None included
 
 // Stable lower-case names used in logs, ICAP headers and the event store.
 std::string_view toString(ErrorClass errorClass);

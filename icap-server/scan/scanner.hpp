@@ -27,6 +27,7 @@ class Scanner {
   virtual ScanResult scan(const MessageBody& body) = 0;
   virtual std::string engineVersion() const = 0;     // e.g. "ClamAV 1.4.6"
   virtual std::string signatureVersion() const = 0;  // changes whenever the database files change
+  virtual unsigned signatureCount() const { return 0; }
 };
 
 }  // namespace imapav::scan
