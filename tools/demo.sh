@@ -61,6 +61,7 @@ echo "== building (tools/build.sh; a fresh clone takes a few minutes)"
 
 "$top/tools/demo/make-samples.sh" "$work"
 icap_port=$(free_port) imap_port=$(free_port) proxy_port=$(free_port)
+icapd_metrics=$(free_port) redirector_metrics=$(free_port)
 password=demo-password
 
 echo
@@ -70,6 +71,7 @@ icap.listen = 127.0.0.1:$icap_port
 scan.database_dir = $top/tests/data/signatures
 log.database = $work/events.sqlite
 policy.fail_mode = drop
+metrics.listen = 127.0.0.1:$icapd_metrics
 CONF
 start imapav-icapd "$work/icapd.log" "$build/icap-server/imapav-icapd" --config "$work/icapd.conf"
 wait_ready "$icap_port" imapav-icapd "$work/icapd.log"
@@ -115,6 +117,7 @@ upstream.address = 127.0.0.1:$imap_port
 icap.servers = icap://127.0.0.1:$icap_port/avscan
 icap.timeout = 5
 fail_mode = drop
+metrics.listen = 127.0.0.1:$redirector_metrics
 CONF
 start imapav-redirector "$work/redirector.log" "$build/redirector/imapav-redirector" --config "$work/redirector.conf"
 wait_ready "$proxy_port" imapav-redirector "$work/redirector.log" "listening imap=$proxy_port "
@@ -143,6 +146,18 @@ python3 "$top/tools/demo/compare.py" "$work/direct" "$work/direct.json" "$work/p
   "$work/curl-2.eml" 2 2 || result=1
 
 echo
+echo "== what Prometheus scrapes (a selection of both daemons' /metrics)"
+scrape() {  # scrape PORT PATTERN: the samples of /metrics matching PATTERN
+  curl -s --max-time 10 "http://127.0.0.1:$1/metrics" | grep -E "$2" | grep -v '^#' | indent
+}
+echo "   imapav-redirector, http://127.0.0.1:$redirector_metrics/metrics"
+scrape "$redirector_metrics" '^imapav_redirector_(messages_total|sessions_total|icap_up|icap_requests_total|unscanned_total)'
+echo "   imapav-icapd, http://127.0.0.1:$icapd_metrics/metrics"
+scrape "$icapd_metrics" '^imapav_icapd_(scans_total|actions_total|scan_duration_seconds_(sum|count)|signatures|event_log_written)'
+curl -s --max-time 10 "http://127.0.0.1:$redirector_metrics/metrics" | grep -q '^imapav_redirector_messages_total{outcome="replaced"} [1-9]' \
+  || { result=1; echo "   PROBLEM: the redirector's metrics do not count the replaced message"; }
+
+echo
 echo "== stopping everything (SIGTERM: downloads in flight finish, the scan log is flushed)"
 stop_all
 echo "   stopped imapav-redirector, dovecot, imapav-icapd"
@@ -161,6 +176,11 @@ sqlite3 -header -column "$work/events.sqlite" \
   "SELECT id, substr(time_iso, 12, 12) AS time, client_ip, user, imap_url, subject, size, verdict,
           threats, action, round(scan_time_us / 1000.0, 1) AS scan_ms
    FROM scan_events ORDER BY id" | sed 's/^/   /'
+
+echo
+echo "== the same log summarised by the operator's tool: imapav-log stats --since 1h"
+"$build/tools/log/imapav-log" --db "$work/events.sqlite" stats --since 1h | indent \
+  || { result=1; echo "   PROBLEM: imapav-log stats failed"; }
 
 echo
 if [ "$result" -ne 0 ]; then
