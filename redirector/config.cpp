@@ -67,7 +67,9 @@ Config loadConfig(const std::string& path) {
       {"imap.max_line", [&](const std::string& k, const std::string& v) { c.maxLineBytes = parseSize(k, v); }},
       {"imap.keepalive_interval", [&](const std::string& k, const std::string& v) { c.keepaliveInterval = parseDuration(k, v); }},
       {"imap.idle_timeout", [&](const std::string& k, const std::string& v) { c.idleTimeout = parseDuration(k, v); }},
+      {"imap.line_timeout", [&](const std::string& k, const std::string& v) { c.lineTimeout = parseDuration(k, v); }},
       {"upstream.connect_timeout", [&](const std::string& k, const std::string& v) { c.connectTimeout = parseDuration(k, v); }},
+      {"upstream.timeout", [&](const std::string& k, const std::string& v) { c.upstreamTimeout = parseDuration(k, v); }},
       {"log.level", [&](const std::string&, const std::string& v) { c.logLevel = v; }},
   };
   loadSettings(path, setters);

@@ -45,7 +45,12 @@ struct Config {
   std::size_t maxLineBytes = 64u << 10;
   std::chrono::milliseconds keepaliveInterval{15'000};  // "* OK" to a client waiting for a scan
   std::chrono::milliseconds idleTimeout{35 * 60'000};   // IMAP autologout is at least 30 min
+  // A client's command line must be complete this long after its first byte: a client that
+  // trickles bytes (slowloris) is never idle, but cannot hold a session this way.
+  std::chrono::milliseconds lineTimeout{60'000};
   std::chrono::milliseconds connectTimeout{10'000};      // to the upstream server
+  // The longest silence of the upstream server inside a response it has begun (mid-literal).
+  std::chrono::milliseconds upstreamTimeout{60'000};
   std::string logLevel = "information";
 };
 

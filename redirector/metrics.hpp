@@ -6,6 +6,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <string_view>
 
 #include "redirector/message_scanner.hpp"
 #include "shared/metrics/registry.hpp"
@@ -29,6 +30,8 @@ class RedirectorMetrics {
   // the local fail mode), size and time from the first byte to the verdict.
   void delivered(const ScanReply& reply, bool failOpen, std::uint64_t bytes, bool spilled) noexcept;
   void unscanned(Unscanned why) noexcept { unscanned_[static_cast<std::size_t>(why)]->inc(); }
+  // A session ended; why: Session::close's text, counted by its kind.
+  void sessionClosed(std::string_view why) noexcept;
 
   metrics::Gauge& sessionsActive;
   metrics::Counter& sessionsPlain;     // accepted on imap.listen
@@ -41,6 +44,7 @@ class RedirectorMetrics {
   // clean, replaced, withheld, passed_unscanned, failed_passed, failed_dropped
   std::array<metrics::Counter*, 6> outcomes_{};
   std::array<metrics::Counter*, 4> unscanned_{};
+  std::array<metrics::Counter*, 11> closed_{};
   metrics::Counter* spilled_ = nullptr;
   metrics::Counter* bytes_ = nullptr;
   metrics::Histogram* scanSeconds_ = nullptr;

@@ -100,7 +100,7 @@ Session::Session(SessionHost& host, int clientFd, std::string clientAddress, boo
   client_.fd = clientFd;
   implicitTls_ = implicitTls;
   upstream_.session = this;
-  started_ = lastActivity_ = std::chrono::steady_clock::now();
+  started_ = lastActivity_ = lastUpstreamData_ = std::chrono::steady_clock::now();
 }
 
 Session::~Session() {
@@ -266,6 +266,7 @@ bool Session::readFrom(Endpoint& ep) {
     if (n > 0) {
       ep.in.append(buffer, static_cast<std::size_t>(n));
       lastActivity_ = std::chrono::steady_clock::now();
+      if (!ep.isClient) lastUpstreamData_ = lastActivity_;
       if (ep.isClient) {
         stats_.bytesFromClient += static_cast<std::uint64_t>(n);
         host_.metrics().clientBytesReceived.inc(static_cast<std::uint64_t>(n));
@@ -285,7 +286,7 @@ bool Session::readFrom(Endpoint& ep) {
     }
     // The server went away: deliver what is still due, then close.
     if (!scanPending_ && client_.out.empty()) {
-      close(n == 0 ? "server closed" : "server: " + error);
+      serverGone(n == 0 ? "server closed" : "server: " + error);
       return false;
     }
     updateInterest(upstream_);
@@ -327,7 +328,9 @@ void Session::flush(Endpoint& ep) {
   if (ep.out.empty() && ep.out.capacity() > kKeepCapacity) std::string().swap(ep.out);  // idle sessions stay small
   if (ep.out.empty() && ep.startTlsWhenFlushed) return startTls(ep);  // after "OK Begin TLS"
 
-  if (ep.isClient && upstream_.eof && ep.out.empty() && !scanPending_) return close(draining_ ? "shutdown" : "server closed");
+  if (ep.isClient && upstream_.eof && ep.out.empty() && !scanPending_) {
+    return draining_ ? close("shutdown") : serverGone("server closed");
+  }
   // Backpressure: a slow side stops the other side's reading.
   Endpoint& other = ep.isClient ? upstream_ : client_;
   if (ep.out.size() > kPauseAbove) other.readPaused = true;
@@ -406,6 +409,8 @@ void Session::processClient() {
     }
   }
   client_.in.erase(0, pos);
+  if (client_.in.empty()) partialLineSince_.reset();
+  else if (!partialLineSince_) partialLineSince_ = std::chrono::steady_clock::now();
   if (client_.in.empty() && client_.in.capacity() > kKeepCapacity) std::string().swap(client_.in);
   if (client_.readPaused && !draining_ && upstream_.out.size() < kResumeBelow) {
     client_.readPaused = false;
@@ -871,7 +876,19 @@ void Session::deliverMore() {
   // message: one wake-up of the client, not two. When stopping, the BYE once all is out.
   processUpstream();
   if (closed_) return;
-  if (upstream_.eof && client_.out.empty() && !scanPending_) close("server closed");
+  if (upstream_.eof && client_.out.empty() && !scanPending_) serverGone("server closed");
+}
+
+// The mail server is gone with commands unanswered: tell the client why before closing,
+// if nothing of the response in progress went out (it was held, or there is none). Inside
+// a relayed literal only closing is right: more bytes would be read as the literal's.
+void Session::serverGone(const std::string& why) {
+  if (outstanding_ > 0 && !clientMidMessage_ && (serverAtStart_ || inFetch_) && !closed_) {
+    outstanding_ = 0;  // once: flush() may come back here
+    client_.out += "* BYE [UNAVAILABLE] imapav: the mail server closed the connection\r\n";
+    flush(client_);
+  }
+  close(why);
 }
 
 void Session::drain() {
@@ -912,7 +929,22 @@ void Session::tick(std::chrono::steady_clock::time_point now) {
   if (!scanPending_ && now - lastActivity_ > config_.idleTimeout) {
     client_.out += "* BYE idle for too long\r\n";
     flush(client_);
-    close("idle timeout");
+    return close("idle timeout");
+  }
+  if (!serverAtStart_ && !clientMidMessage_ && now - lastUpstreamData_ > config_.upstreamTimeout) {
+    // Inside a response (a literal it has begun) the server went silent: it will not
+    // finish. What was held of the response is dropped; the client gets a BYE instead,
+    // unless part of the response was relayed already (see serverGone).
+    if (inFetch_) {
+      client_.out += "* BYE [UNAVAILABLE] imapav: the mail server stopped in the middle of a response\r\n";
+      flush(client_);
+    }
+    return close("upstream timeout in the middle of a response");
+  }
+  if (partialLineSince_ && now - *partialLineSince_ > config_.lineTimeout) {
+    client_.out += "* BYE [ALERT] command line not completed in time\r\n";
+    flush(client_);
+    close("line timeout");
   }
 }
 
@@ -936,6 +968,7 @@ void Session::close(const std::string& why) {
       stats_.scanned, stats_.clean, stats_.replaced, stats_.unscanned, stats_.failed, stats_.unscannedPartial,
       stats_.unscannedSection, stats_.unscannedUpload, stats_.unscannedTooLarge, stats_.spilled, stats_.withheld,
       static_cast<Poco::Int64>(seconds), why);
+  host_.metrics().sessionClosed(why);
   host_.sessionClosed(*this);
 }
 

@@ -51,6 +51,7 @@ class Session : public std::enable_shared_from_this<Session> {
   const SessionStats& stats() const { return stats_; }
 
  private:
+  void serverGone(const std::string& why);
   struct Endpoint final : IoHandler {
     Session* session = nullptr;
     bool isClient = false;
@@ -124,6 +125,9 @@ class Session : public std::enable_shared_from_this<Session> {
   Upstream phase_ = Upstream::Connecting;
   bool closed_ = false;
   std::chrono::steady_clock::time_point started_, lastActivity_, connectDeadline_;
+  // Since when the client's bytes in client_.in wait for the end of their line (unset: none).
+  std::optional<std::chrono::steady_clock::time_point> partialLineSince_;
+  std::chrono::steady_clock::time_point lastUpstreamData_{};
 
   imap::Framer fromClient_;
   imap::Framer fromServer_;

@@ -234,6 +234,11 @@ int IcapdFixture::stop() {
   return rc;
 }
 
+void IcapdFixture::kill() {
+  if (process_) process_->stop(SIGKILL, std::chrono::seconds(10));
+  process_.reset();
+}
+
 std::string IcapdFixture::log() const { return readFile(dir_.file("icapd.log")); }
 
 IcapResponse IcapdFixture::exchange(const RespmodRequest& r) {

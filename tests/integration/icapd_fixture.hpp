@@ -72,6 +72,7 @@ class IcapdFixture {
 
   void start();
   int stop();  // SIGTERM; returns the exit status
+  void kill();  // SIGKILL: a crash, nothing is finished
   std::uint16_t port() const { return port_; }
   const TempDir& dir() const { return dir_; }
   std::string log() const;

@@ -1,5 +1,7 @@
 #include "tests/support/process.hpp"
 
+#include <boost/test/unit_test.hpp>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -107,7 +109,18 @@ std::string readFile(const std::string& path) {
   return ss.str();
 }
 
-ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& logFile) {
+std::string sanitizerReport(const std::string& output) {
+  static const char* const kMarkers[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", ": runtime error: ",
+                                         "SUMMARY: UndefinedBehaviorSanitizer"};
+  std::size_t at = std::string::npos;
+  for (const char* m : kMarkers) at = std::min(at, output.find(m));
+  if (at == std::string::npos) return {};
+  const auto from = output.rfind('\n', at);
+  return output.substr(from == std::string::npos ? 0 : from + 1, 4000);
+}
+
+ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& logFile)
+    : name_(argv.empty() ? std::string() : argv[0]), logFile_(logFile) {
   auto args = toArgv(argv);
   const pid_t parent = getpid();
   pid_ = fork();
@@ -134,10 +147,16 @@ bool ChildProcess::running() {
   if (status_ >= 0) return false;
   int st = 0;
   if (waitpid(pid_, &st, WNOHANG) == pid_) {
-    status_ = st;
+    ended(st);
     return false;
   }
   return true;
+}
+
+void ChildProcess::ended(int status) {
+  status_ = status;
+  const auto report = sanitizerReport(readFile(logFile_));
+  if (!report.empty()) BOOST_ERROR("sanitizer report from " + name_ + " (" + logFile_ + "):\n" + report);
 }
 
 int ChildProcess::wait(std::chrono::milliseconds timeout) {
@@ -157,7 +176,7 @@ int ChildProcess::stop(int sig, std::chrono::milliseconds timeout) {
     ::kill(pid_, SIGKILL);
     int st = 0;
     waitpid(pid_, &st, 0);
-    status_ = st;
+    ended(st);
     return -1;
   }
   return rc;
@@ -220,6 +239,8 @@ CommandResult runCommand(const std::vector<std::string>& argv, std::chrono::mill
   }
   waitpid(pid, &st, 0);
   result.exitCode = decodeStatus(st);
+  if (const auto report = sanitizerReport(result.output); !report.empty())
+    BOOST_ERROR("sanitizer report from " + argv[0] + ":\n" + report);
   return result;
 }
 

@@ -47,7 +47,8 @@ void writeFile(const std::string& path, const std::string& content);
 std::string readFile(const std::string& path);
 
 // A child process with stdout and stderr appended to logFile. The destructor stops it
-// (SIGTERM, then SIGKILL after 10 s) so a failing test leaves nothing running.
+// (SIGTERM, then SIGKILL after 10 s) so a failing test leaves nothing running. Once it has
+// ended, a sanitizer report in its log (sanitizer builds) fails the test.
 class ChildProcess {
  public:
   ChildProcess(const std::vector<std::string>& argv, const std::string& logFile);
@@ -64,15 +65,23 @@ class ChildProcess {
   int wait(std::chrono::milliseconds timeout);
 
  private:
+  void ended(int status);
+
   pid_t pid_ = -1;
   int status_ = -1;
+  std::string name_, logFile_;
 };
+
+// The first AddressSanitizer, LeakSanitizer or UndefinedBehaviorSanitizer report in a
+// process's output, with some context; empty when there is none.
+std::string sanitizerReport(const std::string& output);
 
 struct CommandResult {
   int exitCode = -1;   // 128+signal if killed; -1 if it timed out
   std::string output;  // stdout and stderr together
 };
-// Runs a command to completion with stdin from stdinData (may be empty).
+// Runs a command to completion with stdin from stdinData (may be empty). A sanitizer
+// report in its output fails the test.
 CommandResult runCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                          const std::string& stdinData = "");
 

@@ -1,14 +1,30 @@
 #!/usr/bin/env python3
-"""A deliberately slow ICAP server for tests: answers OPTIONS at once and every RESPMOD
-with 204 after --delay seconds, so that a client waits as it would for a long scan.
-It speaks just enough ICAP for the c-icap client library."""
+"""A deliberately slow or broken ICAP server for tests: answers OPTIONS at once and every
+RESPMOD after --delay seconds with what --mode says: 204 (a slow scan), garbage (bytes that
+are not ICAP), truncated (a 200 whose body ends early) or close (the connection closes, as
+if the server died mid-scan). It speaks just enough ICAP for the c-icap client library."""
 import argparse
+import os
 import socket
 import threading
 import time
 
 
-def handle(conn, delay):
+def answer(conn, mode):
+    if mode == "garbage":
+        conn.sendall(b"HTTP/9.9 999 \x00\xff not icap\r\nX: " + os.urandom(300) + b"\r\n\r\n")
+        raise ConnectionAbortedError
+    if mode == "truncated":
+        hdr = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"
+        conn.sendall(b"ICAP/1.0 200 OK\r\nISTag: \"slow-1\"\r\nEncapsulated: res-hdr=0, res-body=%d\r\n\r\n"
+                     % len(hdr) + hdr + b"3e8\r\n" + b"x" * 100)
+        raise ConnectionAbortedError
+    if mode == "close":
+        raise ConnectionAbortedError
+    conn.sendall(b"ICAP/1.0 204 No Content\r\nISTag: \"slow-1\"\r\n\r\n")
+
+
+def handle(conn, delay, mode):
     buf = b""
     try:
         while True:
@@ -41,7 +57,9 @@ def handle(conn, delay):
                 end = buf.find(b"0\r\n\r\n") if buf.startswith(b"0\r\n\r\n") else buf.find(b"\r\n0\r\n\r\n") + 2
                 buf = buf[end + 5:]
             time.sleep(delay)
-            conn.sendall(b"ICAP/1.0 204 No Content\r\nISTag: \"slow-1\"\r\n\r\n")
+            answer(conn, mode)
+    except (ConnectionAbortedError, OSError):
+        pass
     finally:
         conn.close()
 
@@ -50,6 +68,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--delay", type=float, default=3)
+    ap.add_argument("--mode", choices=["204", "garbage", "truncated", "close"], default="204")
     a = ap.parse_args()
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -57,7 +76,7 @@ def main():
     s.listen(16)
     while True:
         conn, _ = s.accept()
-        threading.Thread(target=handle, args=(conn, a.delay), daemon=True).start()
+        threading.Thread(target=handle, args=(conn, a.delay, a.mode), daemon=True).start()
 
 
 if __name__ == "__main__":

@@ -49,6 +49,14 @@ RedirectorFixture::RedirectorFixture(const std::vector<std::string>& messages,
 
 RedirectorFixture::~RedirectorFixture() { stop(); }
 
+SlowIcap::SlowIcap(const std::string& delay, const std::string& mode)
+    : port(freePort()),
+      process({"/usr/bin/python3", std::string(IMAPAV_SOURCE_DIR) + "/tests/integration/clients/slow_icap.py", "--port",
+               std::to_string(port), "--delay", delay, "--mode", mode},
+              logs.file("slow_icap.log")) {
+  BOOST_REQUIRE(waitForPort(port, std::chrono::seconds(10)));
+}
+
 int RedirectorFixture::stop() {
   if (!process_) return -1;
   const int rc = process_->stop(SIGTERM, std::chrono::seconds(20));

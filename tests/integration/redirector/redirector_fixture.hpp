@@ -14,6 +14,16 @@
 
 namespace imapav::test {
 
+// tests/integration/clients/slow_icap.py: every RESPMOD answered after delay seconds with
+// what mode says (204, garbage, truncated, close).
+struct SlowIcap {
+  explicit SlowIcap(const std::string& delay, const std::string& mode = "204");
+  std::string url() const { return "icap://127.0.0.1:" + std::to_string(port) + "/avscan"; }
+  std::uint16_t port;
+  TempDir logs;
+  ChildProcess process;
+};
+
 class RedirectorFixture {
  public:
   // messages: INBOX of user "bob", UIDs 1.. in order. extra: redirector settings, in

@@ -60,21 +60,6 @@ void checkMailbox(const RedirectorFixture& f, const std::string& dir, const Comm
   }
 }
 
-// An ICAP server that answers every RESPMOD with 204 after delay seconds.
-struct SlowIcap {
-  explicit SlowIcap(const std::string& delay)
-      : port(freePort()),
-        process({"/usr/bin/python3", std::string(IMAPAV_SOURCE_DIR) + "/tests/integration/clients/slow_icap.py",
-                 "--port", std::to_string(port), "--delay", delay},
-                logs.file("slow_icap.log")) {
-    BOOST_REQUIRE(waitForPort(port, std::chrono::seconds(10)));
-  }
-  std::string url() const { return "icap://127.0.0.1:" + std::to_string(port) + "/avscan"; }
-  std::uint16_t port;
-  TempDir logs;
-  ChildProcess process;
-};
-
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(redirector)

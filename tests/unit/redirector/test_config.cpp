@@ -40,6 +40,9 @@ BOOST_AUTO_TEST_CASE(the_example_configuration_loads_with_its_documented_default
   BOOST_TEST(d.maxMessageSize == c.maxMessageSize);
   BOOST_TEST(d.keepaliveInterval.count() == c.keepaliveInterval.count());
   BOOST_TEST(d.idleTimeout.count() == c.idleTimeout.count());
+  BOOST_TEST(d.lineTimeout.count() == c.lineTimeout.count());
+  BOOST_TEST(d.upstreamTimeout.count() == c.upstreamTimeout.count());
+  BOOST_TEST(!c.metricsListen);  // off unless set
   BOOST_TEST(d.scanWorkers == c.scanWorkers);
   BOOST_TEST(d.icapConnections == c.icapConnections);
   BOOST_TEST(d.maxLineBytes == c.maxLineBytes);

@@ -82,6 +82,7 @@ BOOST_AUTO_TEST_CASE(the_example_configuration_loads_and_documents_the_defaults)
   const auto c = loadConfig(std::string(IMAPAV_SOURCE_DIR) + "/conf/imapav-icapd.conf");
   ConfigFile minimal("scan.database_dir = /var/lib/clamav\n");
   const auto d = loadConfig(minimal.path());
+  BOOST_TEST(!c.metricsListen);  // off unless set
   BOOST_TEST(c.listenPort == d.listenPort);
   BOOST_TEST(c.maxConnections == d.maxConnections);
   BOOST_TEST(c.readTimeout.count() == d.readTimeout.count());
