@@ -13,8 +13,8 @@ struct CloseKind {
   std::string_view prefix, label;
 };
 constexpr CloseKind kCloseKinds[] = {
-    {"client closed", "client"},           {"client: ", "client"},
-    {"server closed", "server"},           {"server: ", "server"},
+    {"client closed", "client"},           {"client: ", "client"},  {"client write", "client"},
+    {"server closed", "server"},           {"server: ", "server"},  {"server write", "server"},
     {"client TLS", "client_tls"},          {"upstream", "upstream_unavailable"},
     {"cannot resolve upstream", "upstream_unavailable"},
     {"client protocol error", "client_protocol_error"},

@@ -409,7 +409,7 @@ void Session::processClient() {
     }
   }
   client_.in.erase(0, pos);
-  if (client_.in.empty()) partialLineSince_.reset();
+  if (client_.in.empty() && !fromClient_.inPartialSegment()) partialLineSince_.reset();
   else if (!partialLineSince_) partialLineSince_ = std::chrono::steady_clock::now();
   if (client_.in.empty() && client_.in.capacity() > kKeepCapacity) std::string().swap(client_.in);
   if (client_.readPaused && !draining_ && upstream_.out.size() < kResumeBelow) {

@@ -62,6 +62,8 @@ class Framer {
   // True when no byte of the next message has been consumed yet: the place where a proxy
   // may inject a line of its own (e.g. an "* OK" keep-alive).
   bool atMessageStart() const { return atMessageStart_; }
+  // True while bytes of a segment whose line end has not come yet are buffered inside.
+  bool inPartialSegment() const { return state_ == State::Text && !lineDone_ && !line_.empty(); }
 
  private:
   enum class State {

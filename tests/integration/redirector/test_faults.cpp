@@ -141,3 +141,71 @@ BOOST_DATA_TEST_CASE(the_mail_server_failing_mid_literal_never_truncates_one, da
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(client_faults)
+
+namespace {
+CommandResult misbehave(std::uint16_t port, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"/usr/bin/python3",
+                                   std::string(IMAPAV_SOURCE_DIR) + "/tests/integration/clients/misbehaving_client.py",
+                                   "--port", std::to_string(port), "--password", DovecotFixture::kPassword};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return runCommand(argv, 60s);
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_client_trickling_a_command_is_cut_at_the_line_timeout_and_others_are_served) {
+  const auto rport = freePort();
+  const std::vector<std::string> messages = {cleanMessage("one", 300), infectedMessage("bad")};
+  RedirectorFixture f(messages, {{"imap.line_timeout", "2s"}, {"metrics.listen", metricsListen(rport)}});
+  CommandResult trickle;
+  std::thread slow([&] { trickle = misbehave(f.port(), {"--mode", "trickle", "--interval", "0.5", "--timeout", "20"}); });
+  // Meanwhile a normal client is served in full.
+  TempDir out;
+  const auto r = f.fetchAll(f.port(), out.path());
+  slow.join();
+  BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output);
+  BOOST_TEST(readFile(out.file("1.eml")) == messages[0]);
+  BOOST_TEST_MESSAGE(trickle.output);
+  BOOST_TEST(contains(trickle.output, "\"closed\": true"));
+  BOOST_TEST(contains(trickle.output, "* BYE [ALERT] command line not completed in time"));
+  const auto seconds = std::stod(trickle.output.substr(trickle.output.find("\"seconds\": ") + 11));
+  BOOST_TEST(seconds >= 2.0);
+  BOOST_TEST(seconds < 8.0);  // 2 s and the next tick, not the 35 min idle timeout
+  BOOST_TEST(scrape(rport).value("imapav_redirector_sessions_closed_total{reason=\"line_timeout\"}") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(clients_vanishing_mid_download_or_mid_append_leave_nothing_behind) {
+  const auto rport = freePort();
+  TempDir spill;
+  const std::vector<std::string> messages = {bigMessage(3u << 20, 3), cleanMessage("two", 300)};
+  RedirectorFixture f(messages, {{"scan.spill_threshold", "256k"}, {"scan.spill_dir", spill.path()},
+                                 {"metrics.listen", metricsListen(rport)}});
+  // Gone after 64 KB of the 3 MB literal (delivery from a spill file in progress), and
+  // gone a tenth into an APPEND literal.
+  for (int i = 0; i < 3; ++i) {
+    const auto d = misbehave(f.port(), {"--mode", "vanish-download", "--bytes", "65536"});
+    BOOST_TEST(d.exitCode == 0, d.output);
+    const auto a = misbehave(f.port(), {"--mode", "vanish-append", "--bytes", "100000"});
+    BOOST_TEST(a.exitCode == 0, a.output);
+  }
+  // The redirector still serves, whole and unchanged; the half APPENDs were not stored.
+  TempDir out;
+  const auto r = f.fetchAll(f.port(), out.path());
+  BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output + "\n" + f.log());
+  BOOST_TEST(contains(r.output, "\"uids\": [1, 2]"), r.output);
+  BOOST_TEST(readFile(out.file("1.eml")) == messages[0]);
+  auto s = scrape(rport);
+  for (int i = 0; i < 50 && s.value("imapav_redirector_sessions_active") != 0; ++i) {
+    std::this_thread::sleep_for(100ms);
+    s = scrape(rport);
+  }
+  BOOST_TEST(s.value("imapav_redirector_sessions_active") == 0);
+  BOOST_TEST(s.value("imapav_redirector_sessions_closed_total{reason=\"client\"}") >= 6);
+  BOOST_TEST(s.value("imapav_redirector_sessions_closed_total{reason=\"other\"}") == 0);
+  BOOST_TEST(s.value("imapav_redirector_scans_in_progress") == 0);
+  BOOST_TEST(std::filesystem::is_empty(spill.path()));  // spill files are unlinked from the start
+  BOOST_TEST(f.stop() == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

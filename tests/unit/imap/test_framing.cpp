@@ -271,6 +271,23 @@ BOOST_AUTO_TEST_CASE(partial_input_waits) {
   BOOST_TEST(out.consumed == 25u);
 }
 
+// What the redirector's line timeout looks at: an unfinished line is buffered inside.
+BOOST_AUTO_TEST_CASE(an_unfinished_line_is_reported_as_partial) {
+  Framer f(Direction::ClientToServer);
+  BOOST_TEST(!f.inPartialSegment());
+  auto step = f.feed("a1 LOG");
+  BOOST_TEST((step.event == Framer::Event::NeedMore && step.consumed == 6u));
+  BOOST_TEST(f.inPartialSegment());
+  step = f.feed("IN bob pw\r\n");
+  BOOST_TEST((step.event == Framer::Event::Text));
+  BOOST_TEST(!f.inPartialSegment());
+  step = f.feed("a2 APPEND INBOX {3}\r\n");
+  BOOST_TEST((step.event == Framer::Event::Text));
+  step = f.feed("ab");  // inside a literal: not a partial line
+  BOOST_TEST((step.event == Framer::Event::LiteralData));
+  BOOST_TEST(!f.inPartialSegment());
+}
+
 BOOST_AUTO_TEST_CASE(streams_a_large_literal_without_copying) {
   constexpr std::size_t kSize = 2 * 1024 * 1024;
   std::string data(kSize, 'x');
