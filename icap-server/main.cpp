@@ -42,6 +42,9 @@ void addCollectors(imapav::metrics::Registry& registry, const imapav::db::EventW
     const auto st = writer ? writer->stats() : imapav::db::WriterStats{};
     e.family("imapav_icapd_event_log_enabled", "1 when log.database is set and events are recorded.", Type::Gauge);
     e.sample("imapav_icapd_event_log_enabled", {}, writer ? 1 : 0);
+    e.family("imapav_icapd_event_log_healthy",
+             "1 while the event database takes rows; 0 after a failure, until it is written to again.", Type::Gauge);
+    e.sample("imapav_icapd_event_log_healthy", {}, writer && writer->healthy() ? 1 : 0);
     e.family("imapav_icapd_event_log_queue_depth", "Event rows waiting to be written.", Type::Gauge);
     e.sample("imapav_icapd_event_log_queue_depth", {},
              static_cast<double>(st.queued - std::min(st.queued, st.written + st.failed)));
