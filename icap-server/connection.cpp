@@ -84,6 +84,11 @@ void Connection::run() {
   std::string in;
   std::size_t pos = 0;
   bool inRequest = false;
+  // After a 413 for a body over the limit, the rest of that body is read and discarded
+  // (within the request's deadlines) before closing: a gateway that writes the whole body
+  // before reading (libicapapi does) then reads the 413, instead of a reset connection it
+  // would take for a dead server.
+  bool discarding = false;
   auto requestStart = std::chrono::steady_clock::now();
 
   const auto fail = [&](int status, const char* why) {
@@ -116,8 +121,14 @@ void Connection::run() {
         }
         case Ev::Body: {
           const auto data = parser.bodyData();
-          if (parser.head().method == icap::Method::Options) break;  // opt-body: ignored
-          if (body.size() + data.size() > cfg.maxBodySize) return fail(413, "body over icap.max_body_size");
+          if (parser.head().method == icap::Method::Options || discarding) break;  // opt-body: ignored
+          if (body.size() + data.size() > cfg.maxBodySize) {
+            connLog().warning("conn peer=%s status=413 reason=\"body over icap.max_body_size\"", peer_);
+            if (!sendAll(service_.errorResponse(413, true))) return;
+            discarding = true;
+            body.clear();
+            break;
+          }
           if (!body.append(data)) {
             connLog().error("conn peer=%s cannot buffer body: %s", peer_, body.error());
             return fail(500, "cannot buffer the body");
@@ -125,12 +136,14 @@ void Connection::run() {
           break;
         }
         case Ev::PreviewEnd:
+          if (discarding) return;
           // We scan whole messages only, so a preview always asks for the rest.
           service_.metrics().response(100);
           if (!sendAll("ICAP/1.0 100 Continue\r\n\r\n")) return;
           parser.continueAfterPreview();
           break;
         case Ev::Complete: {
+          if (discarding) return;  // the 413 went out already
           const auto& head = parser.head();
           bool ok = true;
           bool close = false;
@@ -153,6 +166,7 @@ void Connection::run() {
           break;
         }
         case Ev::Error:
+          if (discarding) return;
           return fail(parser.errorStatus(), parser.errorText().c_str());
       }
     }
@@ -165,7 +179,8 @@ void Connection::run() {
     switch (waitReadable(inRequest, requestStart)) {
       case Wait::Readable: break;
       case Wait::Timeout:
-        if (inRequest) return fail(408, "timed out waiting for the request");
+        if (inRequest && !discarding) return fail(408, "timed out waiting for the request");
+        if (inRequest) return;
         return;  // idle keep-alive connection
       case Wait::Stopping:
       case Wait::Failed:

@@ -558,6 +558,11 @@ Attempt respmod(Connection& conn, const ScanRequest& r, const IcapClientOptions&
     if (message.failed()) return {Outcome::MessageAborted, "message aborted: " + message.error()};
     if (sink.overflow) return {Outcome::Refused, "response larger than " + std::to_string(sink.limit) + " bytes"};
     if (sink.data->failed()) return {Outcome::Refused, "cannot hold the response: " + sink.data->error()};
+    // An error status read before the body was all sent (imapav-icapd's 413 for a body
+    // over its limit): the server refused this request; it is not dead.
+    if (req->return_code >= 400 && req->return_code < 600 && req->return_code != 408 && req->return_code != 503) {
+      return {Outcome::Refused, "ICAP status " + std::to_string(req->return_code) + " before the body was sent"};
+    }
     // libicapapi's own per-wait timeout may strike first, at about the same moment.
     const auto completed = message.completedAt();
     if (overdue || (completed && Clock::now() - std::max(*completed, started) >= o.timeout - std::chrono::milliseconds(200))) {

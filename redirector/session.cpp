@@ -609,11 +609,11 @@ void Session::processUpstream() {
             for (const auto& [tag, asked] : partialRequests_) shorterThanAsked = shorterThanAsked && *size < asked;
             const bool whole = fetch_.malformed() || (info && info->kind == imap::LiteralKind::WholeMessage) ||
                                shorterThanAsked;
-            if (whole && !captured_ && *size <= config_.maxMessageSize) {
+            if (whole && !captured_ && (*size <= config_.maxMessageSize || config_.failMode == LocalFailMode::Drop)) {
               captureSegment_ = index;
               startCapture(*size, info ? info->item : std::string("(unparsed FETCH)"));
             } else {
-              if (whole) {
+              if (whole) {  // over scan.max_message_size with fail_mode = pass
                 ++stats_.unscannedTooLarge;
                 host_.metrics().unscanned(Unscanned::TooLarge);
                 sessionLog().warning("session client=%s user=%s UNSCANNED message of %Lu bytes over scan.max_message_size",
@@ -671,7 +671,10 @@ void Session::processUpstream() {
       }
       case Ev::LiteralData: {
         const auto data = fromServer_.literalData();
-        if (capturing_) {
+        if (capturing_ && oversized_) {
+          const auto keep = kHeaderPrefix - std::min(kHeaderPrefix, capture_->size());
+          if (keep > 0 && !capture_->append(data.substr(0, keep))) return close("capture failed: " + capture_->error());
+        } else if (capturing_) {
           if (!capture_->append(data)) {
             sessionLog().error("session client=%s cannot hold a message for scanning: %s", clientAddress_,
                                capture_->error());
@@ -727,9 +730,23 @@ std::string Session::imapUrl() const {
 void Session::startCapture(std::uint64_t size, const std::string& item) {
   capturing_ = true;
   captureItem_ = item;
-  capture_ = std::make_shared<MessageBuffer>(config_.spillThreshold, config_.spillDir, static_cast<std::size_t>(size));
   held_.push_back({Piece::Kind::Captured, {}, 0, nullptr});
   earlyReply_.reset();
+  if (size > config_.maxMessageSize) {
+    // Too large to scan, and fail_mode = drop: only the header section is kept (for the
+    // notice); the rest is read from the server and discarded, never sent.
+    oversized_ = true;
+    capture_ = std::make_shared<MessageBuffer>(config_.spillThreshold, config_.spillDir, kHeaderPrefix);
+    ScanReply reply;
+    reply.status = ScanStatus::Failed;
+    reply.failure = "message of " + std::to_string(size) + " bytes over scan.max_message_size";
+    earlyReply_ = std::move(reply);
+    sessionLog().warning("session client=%s user=%s message of %Lu bytes over scan.max_message_size: dropped (fail_mode)",
+                         clientAddress_, user_, static_cast<Poco::UInt64>(size));
+    return;
+  }
+  oversized_ = false;
+  capture_ = std::make_shared<MessageBuffer>(config_.spillThreshold, config_.spillDir, static_cast<std::size_t>(size));
   ++stats_.scanned;
   ScanRequest request;
   request.message = capture_;
@@ -810,7 +827,8 @@ void Session::queueDelivery(ScanReply reply) {
     spec.fallbackFrom = "imapav <postmaster@localhost>";
     spec.date = mime::rfc5322Date(std::time(nullptr));
     spec.extraHeaders.emplace_back("X-Imapav-Status", "dropped");
-    spec.extraHeaders.emplace_back("X-Imapav-Reason", "no scanning server answered");
+    spec.extraHeaders.emplace_back("X-Imapav-Reason", oversized_ ? "too large to scan (scan.max_message_size)"
+                                                                 : "no scanning server answered");
     // The notice keeps From/To/Subject...: the header is enough.
     std::string head(std::min<std::size_t>(capture_->size(), kHeaderPrefix), '\0');
     const long got = capture_->readAvailable(0, head.data(), head.size());

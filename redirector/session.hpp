@@ -140,6 +140,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool inFetch_ = false;   // the current server response is a FETCH being held
   bool holdingLiteral_ = false;
   bool capturing_ = false, captured_ = false;
+  bool oversized_ = false;  // the capture is over scan.max_message_size: header kept, dropped
   std::size_t segments_ = 0, captureSegment_ = 0;
   std::vector<Piece> held_;
   std::size_t heldBytes_ = 0;

@@ -209,3 +209,49 @@ BOOST_AUTO_TEST_CASE(clients_vanishing_mid_download_or_mid_append_leave_nothing_
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(limits)
+
+BOOST_DATA_TEST_CASE(a_message_over_the_size_limit_follows_the_fail_mode, data::make({"drop", "pass"}), mode) {
+  const auto rport = freePort();
+  const std::vector<std::string> messages = {bigMessage(300000, 5), cleanMessage("small", 300)};
+  RedirectorFixture f(messages, {{"scan.max_message_size", "100k"}, {"fail_mode", mode},
+                                 {"metrics.listen", metricsListen(rport)}});
+  TempDir out;
+  const auto r = f.fetchAll(f.port(), out.path());
+  BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output + "\n" + f.log());
+  const auto sizes = sizesOf(r.output);
+  const auto big = readFile(out.file("1.eml"));
+  BOOST_TEST((sizes.count(1) == 1u && sizes.at(1) == big.size()));
+  BOOST_TEST(readFile(out.file("2.eml")) == messages[1]);
+  const auto s = scrape(rport);
+  if (std::string(mode) == "drop") {
+    BOOST_TEST(contains(big, "X-Imapav-Reason: too large to scan (scan.max_message_size)"));
+    BOOST_TEST(big.size() < 10000u);
+    BOOST_TEST(s.value("imapav_redirector_messages_total{outcome=\"failed_dropped\"}") == 1);
+    BOOST_TEST(s.value("imapav_redirector_unscanned_total{reason=\"too_large\"}") == 0);
+  } else {
+    BOOST_TEST(big == messages[0]);
+    BOOST_TEST(s.value("imapav_redirector_unscanned_total{reason=\"too_large\"}") == 1);
+    BOOST_TEST(contains(f.log(), "UNSCANNED message of"));
+  }
+  BOOST_TEST(s.value("imapav_redirector_messages_total{outcome=\"clean\"}") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(an_icap_body_over_the_servers_limit_is_refused_for_that_message_only) {
+  const auto rport = freePort();
+  const std::vector<std::string> messages = {bigMessage(300000, 6), cleanMessage("small", 300)};
+  RedirectorFixture f(messages, {{"fail_mode", "drop"}, {"metrics.listen", metricsListen(rport)}}, false,
+                      {{"icap.max_body_size", "100k"}});
+  TempDir out;
+  const auto r = f.fetchAll(f.port(), out.path());
+  BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output + "\n" + f.log());
+  BOOST_TEST(contains(readFile(out.file("1.eml")), "X-Imapav-Status: dropped"));
+  BOOST_TEST(contains(f.log(), "ICAP status 413"));  // 413: the fail mode
+  BOOST_TEST(readFile(out.file("2.eml")) == messages[1]);  // and the server still scans the next one
+  const auto s = scrape(rport);
+  BOOST_TEST(s.value("imapav_redirector_messages_total{outcome=\"clean\"}") == 1);
+  BOOST_TEST(s.value("imapav_redirector_icap_up{server=\"127.0.0.1:" + std::to_string(f.icapd.port()) + "\"}") == 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
