@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "tests/integration/redirector/redirector_fixture.hpp"
+#include "tests/support/prometheus.hpp"
 #include "tests/support/samples.hpp"
 
 using namespace imapav::test;
@@ -285,8 +286,10 @@ BOOST_AUTO_TEST_CASE(a_client_waiting_for_a_slow_scan_gets_keepalives_and_others
 
 BOOST_AUTO_TEST_CASE(sigterm_lets_a_download_in_flight_finish_then_says_bye) {
   SlowIcap slow("3");
+  const auto mport = freePort();
   RedirectorFixture f(mailbox(), Settings{{"icap.servers", slow.url()},
-                                          {"icap.timeout", "10"}});
+                                          {"icap.timeout", "10"},
+                                          {"metrics.listen", "127.0.0.1:" + std::to_string(mport)}});
   const std::string out = f.dovecot.dir().file("during-stop.eml");
   CommandResult r;
   std::thread client([&] {
@@ -295,7 +298,14 @@ BOOST_AUTO_TEST_CASE(sigterm_lets_a_download_in_flight_finish_then_says_bye) {
                     "--out", out, "--expect-bye"},
                    60s);
   });
-  std::this_thread::sleep_for(1500ms);  // the FETCH is being scanned now
+  // Stop once the FETCH is being scanned (a fixed wait lost the race on a loaded machine).
+  bool scanning = false;
+  for (int i = 0; i < 300 && !scanning; ++i) {
+    const auto s = scrape(mport);
+    scanning = s.has("imapav_redirector_scans_in_progress") && s.samples.at("imapav_redirector_scans_in_progress") == 1;
+    if (!scanning) std::this_thread::sleep_for(50ms);
+  }
+  BOOST_TEST(scanning);
   const int rc = f.stop();
   client.join();
   BOOST_TEST_MESSAGE(r.output);
