@@ -137,7 +137,13 @@ BOOST_AUTO_TEST_CASE(a_locked_event_database_delays_rows_not_scans) {
                          f.database()},
                         30s);
   });
-  std::this_thread::sleep_for(1s);
+  // Until the lock is held: another writer cannot begin a transaction.
+  bool locked = false;
+  for (int i = 0; i < 100 && !locked; ++i) {
+    locked = runCommand({"sqlite3", f.database(), "PRAGMA busy_timeout=0; BEGIN IMMEDIATE; ROLLBACK;"}, 10s).exitCode != 0;
+    if (!locked) std::this_thread::sleep_for(50ms);
+  }
+  BOOST_TEST(locked);
   for (int i = 0; i < 3; ++i) {
     const auto [status, seconds] = timedScan(f, cleanMessage("locked " + std::to_string(i)));
     BOOST_TEST(status == 204);
