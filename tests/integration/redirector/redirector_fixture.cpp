@@ -4,6 +4,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <filesystem>
+#include <regex>
 
 namespace imapav::test {
 
@@ -48,6 +49,17 @@ RedirectorFixture::RedirectorFixture(const std::vector<std::string>& messages,
 }
 
 RedirectorFixture::~RedirectorFixture() { stop(); }
+
+std::map<int, std::size_t> sizesOf(const std::string& json) {
+  std::map<int, std::size_t> out;
+  const std::regex re("\"(\\d+)\": (\\d+)");
+  const auto start = json.find("\"sizes\"");
+  if (start == std::string::npos) return out;
+  const std::string part = json.substr(start, json.find('}', start) - start);
+  for (std::sregex_iterator it(part.begin(), part.end(), re), last; it != last; ++it)
+    out[std::stoi((*it)[1])] = std::stoul((*it)[2]);
+  return out;
+}
 
 SlowIcap::SlowIcap(const std::string& delay, const std::string& mode)
     : port(freePort()),

@@ -14,6 +14,9 @@
 
 namespace imapav::test {
 
+// RFC822.SIZE per UID from imap_fetch.py's JSON ("sizes": {"1": N, ...}).
+std::map<int, std::size_t> sizesOf(const std::string& json);
+
 // tests/integration/clients/slow_icap.py: every RESPMOD answered after delay seconds with
 // what mode says (204, garbage, truncated, close).
 struct SlowIcap {

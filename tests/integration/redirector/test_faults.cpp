@@ -21,18 +21,6 @@ namespace {
 
 bool contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
 
-// RFC822.SIZE per UID from imap_fetch.py's JSON.
-std::map<int, std::size_t> sizesOf(const std::string& json) {
-  std::map<int, std::size_t> out;
-  const std::regex re("\"(\\d+)\": (\\d+)");
-  const auto start = json.find("\"sizes\"");
-  if (start == std::string::npos) return out;
-  const std::string part = json.substr(start, json.find('}', start) - start);
-  for (std::sregex_iterator it(part.begin(), part.end(), re), last; it != last; ++it)
-    out[std::stoi((*it)[1])] = std::stoul((*it)[2]);
-  return out;
-}
-
 // Every message the client got is the local drop notice, with the size it was told.
 void checkDropped(const std::string& dir, const CommandResult& r, int count) {
   const auto sizes = sizesOf(r.output);

@@ -47,18 +47,6 @@ std::vector<Case> cases() {
   };
 }
 
-std::map<int, std::size_t> sizesOf(const std::string& json) {
-  std::map<int, std::size_t> out;
-  const std::regex re("\"(\\d+)\": (\\d+)");
-  const auto start = json.find("\"sizes\"");
-  if (start == std::string::npos) return out;
-  const std::string part = json.substr(start, json.find('}', start) - start);
-  for (std::sregex_iterator it(part.begin(), part.end(), re), last; it != last; ++it) {
-    out[std::stoi((*it)[1])] = std::stoul((*it)[2]);
-  }
-  return out;
-}
-
 // The message with "[NOT SCANNED]" appended to its Subject line (these have one unfolded).
 std::string tagged(std::string m, const std::string& tag) {
   const auto at = m.find("Subject: ");

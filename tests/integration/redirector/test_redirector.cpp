@@ -23,20 +23,6 @@ std::vector<std::string> mailbox() {
           cleanMessage("=?UTF-8?B?R3LDvMOfZQ==?=", 500), infectedMessage("second bad")};
 }
 
-// RFC822.SIZE per UID from imap_fetch.py's JSON.
-std::map<int, std::size_t> sizesOf(const std::string& json) {
-  std::map<int, std::size_t> out;
-  const std::regex re("\"(\\d+)\": (\\d+)");
-  const auto start = json.find("\"sizes\"");
-  if (start == std::string::npos) return out;
-  const auto end = json.find('}', start);
-  const std::string part = json.substr(start, end - start);
-  for (std::sregex_iterator it(part.begin(), part.end(), re), last; it != last; ++it) {
-    out[std::stoi((*it)[1])] = std::stoul((*it)[2]);
-  }
-  return out;
-}
-
 void checkMailbox(const RedirectorFixture& f, const std::string& dir, const CommandResult& r) {
   BOOST_REQUIRE_MESSAGE(r.exitCode == 0, r.output + "\nredirector log:\n" + f.log());
   const auto messages = mailbox();
