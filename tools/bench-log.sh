@@ -20,6 +20,8 @@
 #                             log generated long ago finds few rows; prune runs --dry-run only)
 #   IMAPAV_BENCH_PLANS=1      print sqlite3's query plan for every query, not only those over
 #   IMAPAV_BENCH_KEEP=1       keep the temporary directory (with the generated database)
+#   IMAPAV_BENCH_SUMMARY      a file to append machine-readable result lines to (tab-separated
+#                             key=value fields; tools/bench-all.sh reads them)
 # Quick run: IMAPAV_BENCH_EVENTS=100000 IMAPAV_BENCH_REPEAT=3 tools/bench-log.sh
 
 set -euo pipefail
@@ -197,8 +199,17 @@ time_query() {  # time_query ARGS...: sets MIN MEDIAN RC
   read -r MIN MEDIAN < <(printf '%s\n' "${times[@]}" | min_median)
 }
 
+SUMMARY=${IMAPAV_BENCH_SUMMARY:-}
+summary() {  # summary FIELDS...: one tab-separated line in IMAPAV_BENCH_SUMMARY, if set
+  [[ -n $SUMMARY ]] || return 0
+  local IFS=$'\t'
+  printf 'bench-log.sh\t%s\n' "$*" >>"$SUMMARY"
+}
+
 time_query --help
 HELP_MIN=$MIN HELP_MEDIAN=$MEDIAN
+summary setup "rows=$ROWS" "rows_1d=$ROWS_1D" "repeat=$REPEAT" "target_ms=$TARGET_MS" \
+  "help_min_ms=$HELP_MIN" "help_median_ms=$HELP_MEDIAN"
 log ""
 log "each query: 1 warm-up run, then $REPEAT timed runs of '$LOGTOOL --db DB ...', wall time"
 log "including process start-up; target ${TARGET_MS} ms for the events queries and stats over a day"
@@ -213,6 +224,7 @@ for i in "${!LABELS[@]}"; do
   if ((RC != 0)); then
     printf '%-44s %9s %9s %9s  %s\n' "${LABELS[i]}" - - - "FAILED rc=$RC: $(head -c 200 "$WORK/err" | head -1)"
     FAILED=$((FAILED + 1))
+    summary query "label=${LABELS[i]}" "targeted=${TARGETED[i]}" "mark=FAILED"
     continue
   fi
   # Rows: events through an untimed --format csv run (lines minus the header), anything
@@ -240,6 +252,7 @@ for i in "${!LABELS[@]}"; do
     fi
   fi
   printf '%-44s %9s %9s %9s  %s\n' "${LABELS[i]}" "$rows" "$MIN" "$MEDIAN" "$mark"
+  summary query "label=${LABELS[i]}" "targeted=${TARGETED[i]}" "rows=$rows" "min_ms=$MIN" "median_ms=$MEDIAN" "mark=$mark"
 done
 log "(rows: for events the rows of a --format csv run; nL: lines of output)"
 AFTER=$(q "SELECT count(*) FROM scan_events")

@@ -24,6 +24,8 @@
 #   IMAPAV_BENCH_TLS=0        plain IMAP only (default 1: also direct-tls and redirector-tls)
 #   IMAPAV_BENCH_SIGNATURES   signature directory            (default: <repo>/tests/data/signatures)
 #   IMAPAV_BENCH_KEEP=1       keep the temporary directory (configs, logs, raw results)
+#   IMAPAV_BENCH_SUMMARY      a file to append machine-readable result lines to (tab-separated
+#                             key=value fields; tools/bench-all.sh reads them)
 # Quick run: IMAPAV_BENCH_SECONDS=2 IMAPAV_BENCH_ROUNDS=1 IMAPAV_BENCH_SESSIONS=200 tools/bench-redirector.sh
 
 set -euo pipefail
@@ -402,7 +404,8 @@ done
 
 # --- table --------------------------------------------------------------------------------
 # Ratios are taken per round between runs that ran next to each other, then averaged.
-awk -v conns="$CONNS" -v rounds="$ROUNDS" -v targets="$TARGETS icapd" -v tls="$TLS" '
+awk -v conns="$CONNS" -v rounds="$ROUNDS" -v targets="$TARGETS icapd" -v tls="$TLS" -v summary="${IMAPAV_BENCH_SUMMARY:-}" \
+  -v large_size="$LARGE_SIZE" -v small_size="$SMALL_SIZE" '
   function val(key,   i, kv) {
     for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) return kv[2] }
     return ""
@@ -423,7 +426,15 @@ awk -v conns="$CONNS" -v rounds="$ROUNDS" -v targets="$TARGETS icapd" -v tls="$T
   # Mean over rounds of a ratio for one kind and connection count. sfx "" compares the plain
   # runs, "-tls" the TLS ones (both against the same icapd-alone run); "tlsd" and "tlsr" are
   # direct-tls/direct and redirector-tls/redirector.
-  function paired(k, n, what, sfx,   r, d, x, s, v, tg, sum2, cnt, lo, hi) {
+  # pstat gives "mean/min/max/rounds used" (or "" if no round counts), paired formats it.
+  function paired(k, n, what, sfx,   s, v) {
+    s = pstat(k, n, what, sfx)
+    if (s == "") return "n/a"
+    split(s, v, "/")
+    # Rounds left out (scan time not below the total: noise) show as [used/all].
+    return sprintf("%.2fx (%.2f-%.2f)%s", v[1], v[2], v[3], v[4] < rounds ? "[" v[4] "/" rounds "]" : "")
+  }
+  function pstat(k, n, what, sfx,   r, d, x, s, v, tg, sum2, cnt, lo, hi) {
     cnt = 0
     for (r = 1; r <= rounds; r++) {
       d = R[k, n, "direct" sfx, r]; x = R[k, n, "redirector" sfx, r]; s = R[k, n, "icapd", r]
@@ -446,8 +457,7 @@ awk -v conns="$CONNS" -v rounds="$ROUNDS" -v targets="$TARGETS icapd" -v tls="$T
       if (cnt == 1 || v < lo) lo = v
       if (cnt == 1 || v > hi) hi = v
     }
-    # Rounds left out (scan time not below the total: noise) show as [used/all].
-    return cnt ? sprintf("%.2fx (%.2f-%.2f)%s", sum2 / cnt, lo, hi, cnt < rounds ? "[" cnt "/" rounds "]" : "") : "n/a"
+    return cnt ? sprintf("%.4f/%.4f/%.4f/%d", sum2 / cnt, lo, hi, cnt) : ""
   }
   function ms(k, n, t,   v) { v = mean(sum, k SUBSEP n SUBSEP t); return v > 0 ? 1000 / v : 0 }
   END {
@@ -500,6 +510,20 @@ awk -v conns="$CONNS" -v rounds="$ROUNDS" -v targets="$TARGETS icapd" -v tls="$T
     printf "  and icapd share 2 cores: there the figures show contention more than overhead.\n"
     printf "  CPU ms/msg r+i: CPU time of imapav-redirector (the TLS one for *-tls runs) + imapav-icapd\n"
     printf "  per message (all threads, warm-up included, 10 ms tick); the client and Dovecot use the rest.\n"
+    # Machine-readable: one line per case (kind, connections, plain or TLS IMAP); the TLS
+    # lines compare redirector-tls with direct-tls and the same icapd-alone run.
+    if (summary != "") for (i = 1; i <= 2; i++) for (j = 1; j <= nc; j++) for (m = 0; m <= tls; m++) {
+      n = (K[i] == "large") ? 1 : C[j]
+      if (K[i] == "large" && j > 1) continue
+      sfx = m ? "-tls" : ""
+      d = K[i] SUBSEP n SUBSEP "direct" sfx; x = K[i] SUBSEP n SUBSEP "redirector" sfx; s = K[i] SUBSEP n SUBSEP "icapd"
+      printf "bench-redirector.sh\timap\tkind=%s\tbytes=%s\tconns=%s\timap=%s\tround_count=%d", K[i], \
+        K[i] == "large" ? large_size : small_size, n, m ? "tls" : "plain", rounds >> summary
+      printf "\tdirect_msg_s=%.2f\tredirector_msg_s=%.2f\ticapd_req_s=%.2f", mean(sum, d), mean(sum, x), mean(sum, s) >> summary
+      printf "\tdirect_MB_s=%.2f\tredirector_MB_s=%.2f\ticapd_MB_s=%.2f", mean(mb, d), mean(mb, x), mean(mb, s) >> summary
+      printf "\tr_direct=%s\tr_icapd=%s\tov_alone=%s\tov_logged=%s\n", pstat(K[i], n, "rd", sfx), pstat(K[i], n, "ri", sfx), \
+        pstat(K[i], n, "ov", sfx), pstat(K[i], n, "lg", sfx) >> summary
+    }
   }' "$RESULTS"
 
 if [[ -n $IDLE_LINE ]]; then
@@ -508,6 +532,12 @@ if [[ -n $IDLE_LINE ]]; then
     "$(awk -v k="$(field "$IDLE_LINE" rss_before_kb)" 'BEGIN {printf "%.1f", k / 1024}')" "$(field "$IDLE_LINE" total_MB)"
   printf '  %s MB for the sessions, %s KB per session (target: %s sessions under 100 MB in total)\n' \
     "$(field "$IDLE_LINE" delta_MB)" "$(field "$IDLE_LINE" per_session_KB)" "$SESSIONS"
+  if [[ -n ${IMAPAV_BENCH_SUMMARY:-} ]]; then
+    printf 'bench-redirector.sh\tidle\tsessions=%s\talive=%s\tfailed=%s\trss_before_kb=%s\tdelta_MB=%s\ttotal_MB=%s\tper_session_KB=%s\n' \
+      "$(field "$IDLE_LINE" sessions)" "$(field "$IDLE_LINE" alive)" "$(field "$IDLE_LINE" failed)" \
+      "$(field "$IDLE_LINE" rss_before_kb)" "$(field "$IDLE_LINE" delta_MB)" "$(field "$IDLE_LINE" total_MB)" \
+      "$(field "$IDLE_LINE" per_session_KB)" >>"$IMAPAV_BENCH_SUMMARY"
+  fi
 fi
 
 # The ICAP round trip as each redirector saw it (its scan log lines), per mailbox.

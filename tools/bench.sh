@@ -7,6 +7,7 @@
 #
 # Environment (all optional):
 #   IMAPAV_BENCH_BUILD       build directory            (default: <repo>/build-bench)
+#   IMAPAV_BENCH_NO_BUILD=1  use the binaries in the build directory as they are
 #   IMAPAV_BENCH_SECONDS     measured seconds per run   (default: 5)
 #   IMAPAV_BENCH_WARMUP      warm-up seconds per run    (default: 1)
 #   IMAPAV_BENCH_ROUNDS      rounds over all cases      (default: 3; order reversed each round)
@@ -20,6 +21,8 @@
 #                            defaults each product's packaged default: imapav-icapd (and
 #                                     libclamav alone) /dev/shm, c-icap /var/tmp
 #   IMAPAV_BENCH_KEEP=1      keep the temporary directory (configs, logs, raw results)
+#   IMAPAV_BENCH_SUMMARY     a file to append machine-readable result lines to (tab-separated
+#                            key=value fields; tools/bench-all.sh reads them)
 # Quick run: IMAPAV_BENCH_SECONDS=2 IMAPAV_BENCH_ROUNDS=1 tools/bench.sh
 
 set -euo pipefail
@@ -62,11 +65,14 @@ trap 'exit 130' INT TERM
 [[ -x $CICAP ]] || die "$CICAP not found (Debian packages c-icap and libc-icap-mod-virus-scan)"
 [[ -f $CICAP_MODULES/virus_scan.so && -f $CICAP_MODULES/clamav_mod.so ]] ||
   die "c-icap's virus_scan.so/clamav_mod.so not found in $CICAP_MODULES"
-if [[ ! -f $BUILD/CMakeCache.txt ]]; then
-  cmake -S "$ROOT" -B "$BUILD" >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; die "cmake configure failed"; }
+if [[ ${IMAPAV_BENCH_NO_BUILD:-0} != 1 ]]; then
+  if [[ ! -f $BUILD/CMakeCache.txt ]]; then
+    cmake -S "$ROOT" -B "$BUILD" >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log"; die "cmake configure failed"; }
+  fi
+  cmake --build "$BUILD" --target imapav-bench-icap imapav-icapd -j2 >>"$WORK/build.log" 2>&1 ||
+    { tail -30 "$WORK/build.log"; die "build failed"; }
 fi
-cmake --build "$BUILD" --target imapav-bench-icap imapav-icapd -j2 >>"$WORK/build.log" 2>&1 ||
-  { tail -30 "$WORK/build.log"; die "build failed"; }
+for f in "$BENCH" "$PRELOAD" "$ICAPD"; do [[ -e $f ]] || die "$f not found"; done
 
 # --- signatures ---------------------------------------------------------------------------
 if ! compgen -G "$SIGS/*.ndb" >/dev/null && ! compgen -G "$SIGS/*.hdb" >/dev/null; then
@@ -248,7 +254,7 @@ done
 # --- table --------------------------------------------------------------------------------
 # Ratios are taken per round, between runs that ran next to each other (the load of a
 # shared machine drifts over minutes), then averaged; min-max shows their spread.
-awk -v sizes="$SIZES" -v conns="$CONNS" -v rounds="$ROUNDS" '
+awk -v sizes="$SIZES" -v conns="$CONNS" -v rounds="$ROUNDS" -v summary="${IMAPAV_BENCH_SUMMARY:-}" '
   function val(key,   i, kv) {
     for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) return kv[2] }
     return ""
@@ -264,8 +270,9 @@ awk -v sizes="$SIZES" -v conns="$CONNS" -v rounds="$ROUNDS" '
     list[key] = list[key] sprintf("%s%.1f", (runs[key] > 1 ? " " : ""), val("req_s"))
   }
   function mean(a, key) { return runs[key] ? a[key] / runs[key] : 0 }
-  # Mean of the per-round ratios A/B, with their min and max.
-  function paired(A, a, B, b,   r, x, sum, cnt, lo, hi) {
+  # Mean of the per-round ratios A/B, with their min and max: "mean/min/max/rounds used",
+  # or "" if no round has both.
+  function pstat(A, a, B, b,   r, x, sum, cnt, lo, hi) {
     cnt = 0
     for (r = 1; r <= rounds; r++) {
       if (!((a, r) in A) || !((b, r) in B) || B[b, r] <= 0) continue
@@ -273,7 +280,13 @@ awk -v sizes="$SIZES" -v conns="$CONNS" -v rounds="$ROUNDS" '
       if (cnt == 1 || x < lo) lo = x
       if (cnt == 1 || x > hi) hi = x
     }
-    return cnt ? sprintf("%.2fx (%.2f-%.2f)", sum / cnt, lo, hi) : "n/a"
+    return cnt ? sprintf("%.4f/%.4f/%.4f/%d", sum / cnt, lo, hi, cnt) : ""
+  }
+  function paired(A, a, B, b,   s, v) {
+    s = pstat(A, a, B, b)
+    if (s == "") return "n/a"
+    split(s, v, "/")
+    return sprintf("%.2fx (%.2f-%.2f)", v[1], v[2], v[3])
   }
   END {
     ns = split(sizes, S, " "); nc = split(conns, C, " ")
@@ -296,6 +309,16 @@ awk -v sizes="$SIZES" -v conns="$CONNS" -v rounds="$ROUNDS" '
       printf "  %-5s %-5s %-24s %-24s %s\n", S[i], C[j], paired(R, a, R, b), paired(R, a, R, l), paired(R, a, SR, l)
     }
     printf "\ntargets: imapav/c-icap >= 2.00x on ~50 KB; imapav/libclamav-alone >= 0.90x on ~5 MB\n"
+    # Machine-readable: one line per size and connection count (ratios as mean/min/max/rounds).
+    if (summary != "") for (i = 1; i <= ns; i++) for (j = 1; j <= nc; j++) {
+      a = "imapav-icapd" SUBSEP S[i] SUBSEP C[j]; b = "c-icap" SUBSEP S[i] SUBSEP C[j]
+      l = "libclamav" SUBSEP S[i] SUBSEP C[j]
+      printf "bench.sh\ticap\tsize=%s\tbytes=%s\tconns=%s\tround_count=%d", S[i], bytes[S[i]], C[j], rounds >> summary
+      printf "\ticapd_req_s=%.2f\tcicap_req_s=%.2f\tlibclamav_req_s=%.2f\tlibclamav_scan_req_s=%.2f", \
+        mean(rq, a), mean(rq, b), mean(rq, l), mean(srq, l) >> summary
+      printf "\ticapd_MB_s=%.2f\tcicap_MB_s=%.2f\tlibclamav_MB_s=%.2f", mean(mb, a), mean(mb, b), mean(mb, l) >> summary
+      printf "\tr_cicap=%s\tr_libclamav=%s\tr_scan=%s\n", pstat(R, a, R, b), pstat(R, a, R, l), pstat(R, a, SR, l) >> summary
+    }
   }' "$RESULTS"
 
 if ((FAILED)); then
