@@ -17,3 +17,30 @@ function(imapav_add_test)
       "LSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/tests/lsan.supp;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
   endif()
 endfunction()
+
+# imapav_add_fuzz_target(NAME <name> LIBS ...)
+# fuzz_<name>.cpp of the current directory defines LLVMFuzzerTestOneInput. Always built with
+# replay_main.cpp as fuzz_<name>_replay and registered as fuzz_<name>_corpus (label fuzz),
+# replaying corpus/<name>/. With IMAPAV_FUZZ also the libFuzzer binary fuzz_<name>, with
+# IMAPAV_FUZZ_FLAGS (the sanitizers) and -fsanitize=fuzzer.
+function(imapav_add_fuzz_target)
+  cmake_parse_arguments(F "" "NAME" "LIBS" ${ARGN})
+  set(source ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_${F_NAME}.cpp)
+  add_executable(fuzz_${F_NAME}_replay ${source} ${CMAKE_CURRENT_SOURCE_DIR}/replay_main.cpp)
+  imapav_target(fuzz_${F_NAME}_replay)
+  target_link_libraries(fuzz_${F_NAME}_replay PRIVATE ${F_LIBS})
+  add_test(NAME fuzz_${F_NAME}_corpus
+           COMMAND fuzz_${F_NAME}_replay ${CMAKE_CURRENT_SOURCE_DIR}/corpus/${F_NAME})
+  set_tests_properties(fuzz_${F_NAME}_corpus PROPERTIES LABELS fuzz TIMEOUT 60)
+  if(IMAPAV_SANITIZE)
+    set_tests_properties(fuzz_${F_NAME}_corpus PROPERTIES ENVIRONMENT
+      "LSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/tests/lsan.supp;UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
+  endif()
+  if(IMAPAV_FUZZ)
+    add_executable(fuzz_${F_NAME} ${source})
+    imapav_target(fuzz_${F_NAME})
+    target_compile_options(fuzz_${F_NAME} PRIVATE ${IMAPAV_FUZZ_FLAGS} -fsanitize=fuzzer)
+    target_link_options(fuzz_${F_NAME} PRIVATE ${IMAPAV_FUZZ_FLAGS} -fsanitize=fuzzer)
+    target_link_libraries(fuzz_${F_NAME} PRIVATE ${F_LIBS})
+  endif()
+endfunction()

@@ -2,17 +2,18 @@
 
 #include <Poco/AutoPtr.h>
 #include <Poco/Exception.h>
+#include <Poco/FileStream.h>
+#include <Poco/StreamCopier.h>
 #include <Poco/Util/PropertyFileConfiguration.h>
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <sstream>
 #include <vector>
 
 namespace imapav::config {
 namespace {
-
-using Poco::Util::AbstractConfiguration;
 
 std::string trim(std::string s) {
   const auto notSpace = [](unsigned char c) { return !std::isspace(c); };
@@ -43,30 +44,56 @@ std::pair<std::uint64_t, std::string> numberAndUnit(const std::string& key, cons
   return {parseUnsigned(key, text.substr(0, i)), lower(trim(text.substr(i)))};
 }
 
-void collectKeys(const AbstractConfiguration& cfg, const std::string& root, std::vector<std::string>& out) {
-  AbstractConfiguration::Keys keys;
-  cfg.keys(root, keys);
-  if (keys.empty() && !root.empty()) {
-    out.push_back(root);
-    return;
+// Gives the parsed keys as stored. Walking them as a tree with AbstractConfiguration::keys()
+// lost a key that is also the parent of others ("a" beside "a.b": its value silently
+// ignored), and a line with an empty key or first part ("= x", ".a = x") made the walk
+// recurse on "" until the stack overflowed.
+class SettingsReader : public Poco::Util::PropertyFileConfiguration {
+ public:
+  explicit SettingsReader(std::istream& in) : PropertyFileConfiguration(in) {}
+  std::vector<Setting> settings() const {
+    std::vector<Setting> out;
+    for (auto it = begin(); it != end(); ++it) out.push_back({it->first, trim(it->second)});
+    return out;
   }
-  for (const auto& k : keys) collectKeys(cfg, root.empty() ? k : root + "." + k, out);
-}
+
+ protected:
+  ~SettingsReader() override = default;  // reference counted, as its base
+};
 
 }  // namespace
 
-void loadSettings(const std::string& path, const std::map<std::string, Setter>& setters, const Fallback& fallback) {
-  Poco::AutoPtr<Poco::Util::PropertyFileConfiguration> file;
+std::vector<Setting> parseSettingsText(std::string_view text, const std::string& origin) {
+  std::istringstream in{std::string(text)};
+  std::vector<Setting> settings;
   try {
-    file = new Poco::Util::PropertyFileConfiguration(path);
+    const Poco::AutoPtr<SettingsReader> reader(new SettingsReader(in));
+    settings = reader->settings();
+  } catch (const Poco::Exception& e) {
+    throw ConfigError("cannot parse configuration " + origin + ": " + e.displayText());
+  }
+  // Error texts start with the key; one with a NUL in it printed as an empty message, one
+  // with a CR or an escape sequence could rewrite the operator's terminal (found by fuzzing).
+  for (const auto& s : settings) {
+    if (std::any_of(s.key.begin(), s.key.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
+      throw ConfigError(origin + ": a key contains a control character");
+    }
+  }
+  return settings;
+}
+
+void loadSettings(const std::string& path, const std::map<std::string, Setter>& setters, const Fallback& fallback) {
+  std::string text;
+  try {
+    // As PropertyFileConfiguration(path) did, for the same error texts.
+    Poco::FileInputStream in(path);
+    if (!in.good()) throw Poco::OpenFileException(path);
+    Poco::StreamCopier::copyToString(in, text);
   } catch (const Poco::Exception& e) {
     throw ConfigError("cannot read configuration file " + path + ": " + e.displayText());
   }
-  std::vector<std::string> keys;
-  collectKeys(*file, "", keys);
-  for (const auto& key : keys) {
+  for (const auto& [key, value] : parseSettingsText(text, path)) {
     const auto it = setters.find(key);
-    const auto value = trim(file->getRawString(key));
     if (it != setters.end()) {
       it->second(key, value);
     } else if (!fallback || !fallback(key, value)) {

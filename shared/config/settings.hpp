@@ -8,6 +8,8 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace imapav::config {
 
@@ -22,8 +24,21 @@ using Setter = std::function<void(const std::string& key, const std::string& val
 // For keys without a setter (families such as "profile.NAME.*"): true when it took the key.
 using Fallback = std::function<bool(const std::string& key, const std::string& value)>;
 
-// Reads FILE and calls the setter of every key in it. A key that neither a setter nor the
-// fallback takes is an error, so a typo cannot silently fall back to a default.
+struct Setting {
+  std::string key;
+  std::string value;  // trimmed
+};
+
+// The settings in the text of a configuration file (POCO properties: "key = value" or
+// "key: value", '#' and '!' comment lines, '\\' escapes and continuation lines), ordered
+// by key; a key given twice keeps its last value. No I/O; whether a key is known is for
+// the caller to check. Throws ConfigError, naming origin, if the text cannot be parsed or
+// a key contains a control character.
+std::vector<Setting> parseSettingsText(std::string_view text, const std::string& origin);
+
+// Reads FILE (parseSettingsText) and calls the setter of every key in it. A key that
+// neither a setter nor the fallback takes is an error, so a typo cannot silently fall back
+// to a default.
 void loadSettings(const std::string& path, const std::map<std::string, Setter>& setters,
                   const Fallback& fallback = {});
 

@@ -1,7 +1,7 @@
 #include "shared/imap/capabilities.hpp"
 
-#include <algorithm>
 #include <cstddef>
+#include <optional>
 
 #include "shared/common/ascii.hpp"
 
@@ -62,20 +62,23 @@ std::size_t contentEnd(std::string_view line) {
   return end;
 }
 
-}  // namespace
-
-std::string filterCapabilities(std::string_view line, const std::vector<std::string>& remove) {
+// The capability list of a response line: from just after its keyword to the line end
+// ("* CAPABILITY ...", "* ENABLED ..." when enabledToo) or to the "]" of a "[CAPABILITY
+// ...]" response code right after the status of a status response. nullopt otherwise.
+struct ListRange {
+  std::size_t begin = 0;
+  std::size_t end = 0;
+};
+std::optional<ListRange> capabilityList(std::string_view line, bool enabledToo) {
   std::size_t end = contentEnd(line);
   std::string_view content = line.substr(0, end);
   std::size_t pos = 0;
   std::string_view tag = nextWord(content, pos);
   std::string_view word = nextWord(content, pos);
-  if (tag.empty() || word.empty()) return std::string(line);
+  if (tag.empty() || word.empty()) return std::nullopt;
 
-  if (tag == "*" && (equalsNoCase(word, "CAPABILITY") || equalsNoCase(word, "ENABLED"))) {
-    // pos is past the space after the keyword; filter from that space on.
-    std::size_t keywordEnd = 2 + word.size();
-    return filterRange(line, keywordEnd, end, remove);
+  if (tag == "*" && (equalsNoCase(word, "CAPABILITY") || (enabledToo && equalsNoCase(word, "ENABLED")))) {
+    return ListRange{2 + word.size(), end};
   }
 
   bool untaggedStatus = tag == "*" && (equalsNoCase(word, "OK") || equalsNoCase(word, "PREAUTH") ||
@@ -83,16 +86,24 @@ std::string filterCapabilities(std::string_view line, const std::vector<std::str
   bool taggedStatus = tag != "*" && tag != "+" &&
                       (equalsNoCase(word, "OK") || equalsNoCase(word, "NO") ||
                        equalsNoCase(word, "BAD"));
-  if (!untaggedStatus && !taggedStatus) return std::string(line);
+  if (!untaggedStatus && !taggedStatus) return std::nullopt;
   constexpr std::string_view kCode = "[CAPABILITY";
   std::string_view rest = content.substr(pos);
-  if (!startsWithNoCase(rest, kCode)) return std::string(line);
+  if (!startsWithNoCase(rest, kCode)) return std::nullopt;
   std::size_t codeEnd = content.find(']', pos);
-  if (codeEnd == std::string_view::npos) return std::string(line);
+  if (codeEnd == std::string_view::npos) return std::nullopt;
   std::size_t listStart = pos + kCode.size();
   // "[CAPABILITYX ...]" is another code; the keyword must end at a space or "]".
-  if (listStart < codeEnd && content[listStart] != ' ') return std::string(line);
-  return filterRange(line, listStart, codeEnd, remove);
+  if (listStart < codeEnd && content[listStart] != ' ') return std::nullopt;
+  return ListRange{listStart, codeEnd};
+}
+
+}  // namespace
+
+std::string filterCapabilities(std::string_view line, const std::vector<std::string>& remove) {
+  const auto list = capabilityList(line, true);
+  if (!list) return std::string(line);
+  return filterRange(line, list->begin, list->end, remove);
 }
 
 const std::vector<std::string>& defaultStrippedCapabilities() {
@@ -103,18 +114,20 @@ const std::vector<std::string>& defaultStrippedCapabilities() {
 }
 
 std::string addCapability(std::string_view line, std::string_view capability) {
-  const std::string upperLine = ascii::upper(line.substr(0, std::min<std::size_t>(line.size(), 8192)));
-  std::size_t at = std::string::npos;
-  if (upperLine.rfind("* CAPABILITY ", 0) == 0) at = 13;
-  else if (const auto code = upperLine.find("[CAPABILITY "); code != std::string::npos && upperLine.find(']', code) != std::string::npos) at = code + 12;
-  if (at == std::string::npos) return std::string(line);
-  // Already listed?
-  const std::string wanted = ascii::upper(capability);
-  const auto end = upperLine.find_first_of("]\r\n", at);
-  const std::string list = " " + upperLine.substr(at, end == std::string::npos ? std::string::npos : end - at) + " ";
-  if (list.find(" " + wanted + " ") != std::string::npos) return std::string(line);
+  // The same lines as filterCapabilities: searching the line for "[CAPABILITY " anywhere
+  // also rewrote a FETCH response's ENVELOPE subject or a LIST mailbox name holding that
+  // text (found by fuzzing).
+  const auto list = capabilityList(line, false);
+  if (!list) return std::string(line);
+  std::size_t pos = list->begin;
+  while (pos < list->end) {
+    while (pos < list->end && line[pos] == ' ') ++pos;
+    const std::size_t start = pos;
+    while (pos < list->end && line[pos] != ' ') ++pos;
+    if (pos > start && equalsNoCase(line.substr(start, pos - start), capability)) return std::string(line);
+  }
   std::string out(line);
-  out.insert(at, std::string(capability) + " ");
+  out.insert(list->begin, " " + std::string(capability));
   return out;
 }
 

@@ -22,7 +22,8 @@ std::string filterCapabilities(std::string_view line, const std::vector<std::str
 const std::vector<std::string>& defaultStrippedCapabilities();
 
 // Returns the line with capability added to a capability list ("* CAPABILITY ...", or a
-// "[CAPABILITY ...]" response code), unless it is there already; other lines unchanged.
+// "[CAPABILITY ...]" response code of a status response, as filterCapabilities recognises
+// them), unless it is there already; other lines unchanged.
 std::string addCapability(std::string_view line, std::string_view capability);
 
 }  // namespace imapav::imap

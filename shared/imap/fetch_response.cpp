@@ -27,6 +27,10 @@ bool isValueDelimiter(char c) {
          static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
 }
 
+bool startsLiteral8(std::string_view text, std::size_t pos) {
+  return text[pos] == '~' && pos + 1 < text.size() && text[pos + 1] == '{';
+}
+
 // Ends the name part of an item name ("BODY" of "BODY[1]<0>").
 bool isNameDelimiter(char c) {
   return isValueDelimiter(c) || c == '[' || c == ']' || c == '<' || c == '>';
@@ -246,7 +250,9 @@ bool FetchResponseParser::parseValueToken(std::string_view text, std::size_t& po
     pos = skipQuoted(text, pos);
     if (pos == std::string_view::npos) return fail();
   } else {
-    while (pos < text.size() && !isValueDelimiter(text[pos])) ++pos;
+    // "~{" ends the atom too: the framer takes "N~{5}" for a literal8 marker, so this
+    // parser must see the same literal, with the same literal8 flag (found by fuzzing).
+    while (pos < text.size() && !isValueDelimiter(text[pos]) && !startsLiteral8(text, pos)) ++pos;
     if (pos == start) return fail();
   }
   if (depth_ == 0) finishTopValue(text, start, pos);
@@ -277,8 +283,7 @@ bool FetchResponseParser::parseBody(std::string_view text, std::size_t pos) {
             isValueDelimiter(text[pos])) {
           return fail();
         }
-        if (text[pos] == '{' ||
-            (text[pos] == '~' && pos + 1 < text.size() && text[pos + 1] == '{')) {
+        if (text[pos] == '{' || startsLiteral8(text, pos)) {
           return parseLiteral(text, pos);
         }
         if (!parseValueToken(text, pos)) return false;

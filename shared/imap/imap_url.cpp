@@ -137,7 +137,12 @@ std::string formatImapUrl(const ImapUrl& url) {
   }
   out += url.host;
   out += '/';
-  out += percentEncode(url.mailbox, "/:@");
+  // '/' stays literal inside the mailbox (hierarchy), but a leading or trailing one would
+  // read back as an empty path segment and be lost (found by fuzzing): encode those.
+  std::string mailbox = percentEncode(url.mailbox, "/:@");
+  if (mailbox.starts_with('/')) mailbox.replace(0, 1, "%2F");
+  if (mailbox.ends_with('/')) mailbox.replace(mailbox.size() - 1, 1, "%2F");
+  out += mailbox;
   if (url.uidValidity) {
     out += ";UIDVALIDITY=";
     out += std::to_string(*url.uidValidity);

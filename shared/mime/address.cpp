@@ -130,17 +130,20 @@ std::string addrSpec(const std::vector<const Token*>& chunk) {
 // other gaps and specials split the tokens into candidate chunks.
 std::string firstAddrSpec(const std::vector<const Token*>& tokens) {
   std::vector<const Token*> chunk;
-  const auto nextSolid = [&](std::size_t k) -> const Token* {
-    for (++k; k < tokens.size(); ++k) {
-      if (tokens[k]->kind != Kind::kGap) return tokens[k];
-    }
-    return nullptr;
-  };
+  // nextSolid[k]: the first token after k that is not a gap, or nullptr. Looking it up by
+  // a scan from each gap took time quadratic in a run of white space: 64 KiB of spaces in
+  // a To field kept a scan thread busy for seconds (found by a complexity probe).
+  std::vector<const Token*> nextSolid(tokens.size(), nullptr);
+  const Token* solid = nullptr;
+  for (std::size_t k = tokens.size(); k-- > 0;) {
+    nextSolid[k] = solid;
+    if (tokens[k]->kind != Kind::kGap) solid = tokens[k];
+  }
   for (std::size_t k = 0; k < tokens.size(); ++k) {
     const Token& t = *tokens[k];
     bool split = false;
     if (t.kind == Kind::kGap) {
-      const Token* next = nextSolid(k);
+      const Token* next = nextSolid[k];
       const bool nearAt = (!chunk.empty() && isSpecialToken(*chunk.back(), '@')) ||
                           (next != nullptr && isSpecialToken(*next, '@'));
       if (nearAt) continue;

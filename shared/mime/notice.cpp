@@ -258,7 +258,11 @@ std::string notificationBlocker(std::string_view original) {
                    returnPath.end());
   if (h.find("Return-Path") && returnPath == "<>") return "bounce (Return-Path <>)";
   if (const std::string a = lower(h.value("Auto-Submitted")); !a.empty() && a.rfind("no", 0) != 0) {
-    return "automatic message (Auto-Submitted: " + a.substr(0, 64) + ")";
+    // The value goes into a log line and the event log: made logSafe and cut at a
+    // character boundary, or a CR or an escape sequence in it would reach them (found by
+    // fuzzing).
+    const std::string safe = logSafe(a);
+    return "automatic message (Auto-Submitted: " + safe.substr(0, utf8Boundary(safe, 64)) + ")";
   }
   if (const std::string p = lower(h.value("Precedence")); p == "bulk" || p == "junk" || p == "list") {
     return "bulk or list mail (Precedence: " + p + ")";

@@ -68,7 +68,7 @@ struct NotificationSpec {
 std::string buildNotification(const NotificationSpec& spec);
 
 // Why original must not be answered by a notification (RFC 3834: a bounce, an automatic
-// message, bulk or list mail), or "" when it may.
+// message, bulk or list mail), or "" when it may. logSafe(), for a log line as it is.
 std::string notificationBlocker(std::string_view original);
 
 // t as an RFC 5322 date in UTC, e.g. "Sat, 28 Nov 2026 09:07:57 +0000". Locale-independent.

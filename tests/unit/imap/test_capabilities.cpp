@@ -117,3 +117,20 @@ BOOST_AUTO_TEST_CASE(add_capability_to_every_kind_of_list) {
   BOOST_TEST(addCapability("* OK [CAPABILITY IMAP4rev1 unterminated\r\n", "STARTTLS") ==
              "* OK [CAPABILITY IMAP4rev1 unterminated\r\n");
 }
+
+// Found by fuzzing (tests/fuzz/corpus/imap_capabilities/crash-capability-code-in-fetch):
+// "[CAPABILITY " inside other responses is text, not a capability list.
+BOOST_AUTO_TEST_CASE(add_capability_only_where_filtering_looks) {
+  using imapav::imap::addCapability;
+  for (const char* line : {"* 1 FETCH (ENVELOPE (NIL \"[CAPABILITY x]\"))\r\n",
+                           "* LIST () \"/\" \"[CAPABILITY IMAP4rev1]\"\r\n",
+                           "+ [CAPABILITY IMAP4rev1]\r\n",
+                           "* OK [ALERT] see [CAPABILITY IMAP4rev1]\r\n",
+                           "* 3 FETCH (BODY[HEADER.FIELDS ([CAPABILITY ])] {5}\r\n"}) {
+    BOOST_TEST(addCapability(line, "STARTTLS") == line);
+  }
+  // An empty list gets the capability too, and a second call changes nothing.
+  BOOST_TEST(addCapability("* CAPABILITY\r\n", "STARTTLS") == "* CAPABILITY STARTTLS\r\n");
+  BOOST_TEST(addCapability("a2 NO [CAPABILITY] no\r\n", "STARTTLS") == "a2 NO [CAPABILITY STARTTLS] no\r\n");
+  BOOST_TEST(addCapability("a2 NO [CAPABILITY STARTTLS] no\r\n", "STARTTLS") == "a2 NO [CAPABILITY STARTTLS] no\r\n");
+}

@@ -158,6 +158,21 @@ BOOST_AUTO_TEST_CASE(literal_deep_inside_bodystructure) {
   BOOST_TEST(*p.uid() == 3u);
 }
 
+// Found by fuzzing (tests/fuzz/corpus/imap_fetch/crash-literal8-glued-to-atom): the framer
+// reads "N~{5}" as a literal8 marker, so the parser must report the same literal.
+BOOST_AUTO_TEST_CASE(literal8_marker_glued_to_an_atom) {
+  FetchResponseParser p;
+  BOOST_TEST(p.segment("* 4 FETCH (ENVELOPE (NIL N~{5}\r\n", true));
+  BOOST_REQUIRE(p.pendingLiteral());
+  BOOST_TEST(p.pendingLiteral()->literal8);
+  BOOST_TEST(p.pendingLiteral()->size == 5u);
+  BOOST_TEST(p.segment(" NIL) UID 3)\r\n", false));
+  BOOST_TEST(p.complete());
+  // An atom with '~' elsewhere is still one atom.
+  BOOST_TEST(p.segment("* 4 FETCH (FLAGS (a~b ~c) UID 3)\r\n", true));
+  BOOST_TEST(p.complete());
+}
+
 BOOST_AUTO_TEST_CASE(lowercase_items) {
   FetchResponseParser p;
   BOOST_TEST(p.segment("* 1 fetch (uid 7 rfc822.size 10 body[] {10}\r\n", true));

@@ -58,3 +58,22 @@ BOOST_AUTO_TEST_CASE(format_round_trips) {
   BOOST_TEST(back->mailbox == u.mailbox);
   BOOST_TEST(*back->uid == 4711u);
 }
+
+// Found by fuzzing (tests/fuzz/corpus/imap_url/crash-mailbox-leading-slash): a mailbox
+// starting or ending with '/' did not survive formatImapUrl and parseImapUrl.
+BOOST_AUTO_TEST_CASE(format_round_trips_mailbox_slashes) {
+  for (const char* mailbox : {"/D", "Archive/", "/", "//", "a//b", "/a/b/"}) {
+    ImapUrl u;
+    u.host = "h";
+    u.mailbox = mailbox;
+    u.uid = 5u;
+    const auto back = parseImapUrl(formatImapUrl(u));
+    BOOST_REQUIRE(back);
+    BOOST_TEST(back->mailbox == mailbox);
+    BOOST_TEST(*back->uid == 5u);
+  }
+  ImapUrl u;
+  u.host = "h";
+  u.mailbox = "/D";
+  BOOST_TEST(formatImapUrl(u) == "imap://h/%2FD");
+}

@@ -82,3 +82,13 @@ BOOST_AUTO_TEST_CASE(deeply_nested_comment_does_not_hurt) {
   // Unterminated: everything after '(' is comment.
   BOOST_TEST(extractAddresses(std::string(1000, '(') + "a@example.com").empty());
 }
+
+// Found by a complexity probe while fuzzing (tests/fuzz/corpus/mime_address/
+// timeout-whitespace-run): each white-space token looked ahead over the whole run, so the
+// time grew with the square of its length (64 KiB of spaces: seconds; this: minutes).
+BOOST_AUTO_TEST_CASE(long_white_space_run_is_linear) {
+  const std::string value = "a" + std::string(512 * 1024, ' ') + "b@example.com, c @" +
+                            std::string(512 * 1024, '\t') + "example.org";
+  BOOST_TEST(extractAddresses(value) == (Addrs{"b@example.com", "c@example.org"}),
+             boost::test_tools::per_element());
+}

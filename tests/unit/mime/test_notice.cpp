@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "shared/mime/encoded_word.hpp"
 #include "shared/mime/message_headers.hpp"
 #include "shared/mime/notice.hpp"
 #include "shared/mime/subject_tag.hpp"
@@ -349,6 +350,21 @@ BOOST_AUTO_TEST_CASE(bounces_automatic_and_list_mail_are_never_answered) {
   BOOST_TEST(!notificationBlocker("Precedence: bulk\r\nFrom: a@example.org\r\n\r\nx").empty());
   BOOST_TEST(!notificationBlocker("Precedence: List\r\nFrom: a@example.org\r\n\r\nx").empty());
   BOOST_TEST(!notificationBlocker("List-Id: <dev.lists.example.org>\r\nFrom: a@example.org\r\n\r\nx").empty());
+}
+
+// Found by fuzzing (tests/fuzz/corpus/mime_headers/crash-auto-submitted-control-chars): the
+// reason quotes the Auto-Submitted value into a log line, so it must be logSafe and cut at
+// a character boundary.
+BOOST_AUTO_TEST_CASE(notification_blocker_reason_is_log_safe) {
+  using imapav::mime::logSafe;
+  using imapav::mime::notificationBlocker;
+  const std::string reason =
+      notificationBlocker("Auto-Submitted: auto\rreplied\x1b[31m\xff\r\nFrom: a@example.org\r\n\r\nx");
+  BOOST_TEST(reason == "automatic message (Auto-Submitted: auto replied [31m\xef\xbf\xbd)");
+  const std::string longValue =
+      notificationBlocker("Auto-Submitted: " + std::string(63, 'a') + "\xc3\xa4\xc3\xa4\r\n\r\n");
+  BOOST_TEST(longValue == "automatic message (Auto-Submitted: " + std::string(63, 'a') + ")");
+  BOOST_TEST(logSafe(longValue) == longValue);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
