@@ -238,7 +238,10 @@ void skipCfws(std::string_view s, std::size_t& pos) {
       while (pos < s.size()) {
         const char d = s[pos++];
         if (d == '\\') {
-          ++pos;
+          // An escape as the last byte escapes nothing. Stepping over it anyway left pos
+          // past the end, and the next substr() threw out_of_range: the ICAP request
+          // failed, so such a message was never scanned (found by fuzzing).
+          if (pos < s.size()) ++pos;
         } else if (d == '(') {
           ++depth;
         } else if (d == ')' && --depth == 0) {

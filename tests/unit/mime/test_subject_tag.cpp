@@ -364,4 +364,17 @@ BOOST_AUTO_TEST_CASE(multipart_walk_is_bounded) {
   BOOST_TEST(!isMessagePartial(far));
 }
 
+// Found by fuzzing (tests/fuzz/corpus/mime_subject_tag/crash-comment-ends-in-backslash): a
+// comment whose last byte is a backslash made isMessagePartial throw out_of_range.
+BOOST_AUTO_TEST_CASE(comment_ending_in_an_escape) {
+  for (const std::string ct : {"text/plain; (a\\", "message/partial (x\\", "(\\", "multipart/mixed; boundary=b (\\"}) {
+    const std::string msg = "Content-Type: " + ct + "\r\n\r\n--b\r\n" + kPartialChild + "--b--\r\n";
+    BOOST_CHECK_NO_THROW((void)isMessagePartial(msg));
+    BOOST_CHECK_NO_THROW((void)isMessagePartial("Content-Type: " + ct));
+    BOOST_CHECK_NO_THROW((void)appendSubjectTag("Content-Type: " + ct, "[T]"));
+  }
+  BOOST_TEST(isMessagePartial("Content-Type: message/partial (x\\"));
+  BOOST_TEST(isMessagePartial("Content-Type: multipart/mixed; boundary=b (\\\r\n\r\n--b\r\n" + kPartialChild));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
