@@ -15,7 +15,8 @@ namespace {
 // Must match parseMessageHeaders' defaults, so the Subject we tag is the one it reports.
 constexpr std::size_t kHeaderWindow = 256 * 1024;
 constexpr std::size_t kHeaderMaxFields = 1000;
-constexpr std::size_t kFoldAt = 78;  // RFC 5322 2.1.1 SHOULD limit
+constexpr std::size_t kFoldAt = 78;     // RFC 5322 2.1.1 SHOULD limit
+constexpr std::size_t kMaxLine = 998;   // RFC 5322 2.1.1 MUST limit
 // "=?UTF-8?B?" + 60 base64 chars + "?=" is 72 <= 75 (RFC 2047 limit); 60 chars carry 45 bytes.
 constexpr std::size_t kEncodedChunkBytes = 45;
 constexpr std::string_view kEncodedPrefix = "=?UTF-8?B?";
@@ -189,13 +190,15 @@ std::vector<std::string> tagWords(const std::string& tag, bool afterEncodedWord)
 
 // The bytes to insert at the end of a line lineLength bytes long, folding before a word
 // that would take the line past kFoldAt. No fold before the first word when the line has
-// no text of the value yet: that would only leave "Subject:" alone on its line.
+// no text of the value yet (that would only leave "Subject:" alone on its line), unless
+// the word would take the line past kMaxLine: a Subject of only white space can be long.
 std::string appendWords(const std::vector<std::string>& words, std::size_t lineLength,
                         bool lineHasText, bool lineEndsWithWsp, const std::string& eol) {
   std::string out;
   for (std::size_t i = 0; i < words.size(); ++i) {
     const std::string_view sep = (i == 0 && lineEndsWithWsp) ? "" : " ";
-    const bool mayFold = i > 0 || lineHasText;
+    const bool mayFold =
+        i > 0 || lineHasText || lineLength + sep.size() + words[i].size() > kMaxLine;
     if (mayFold && lineLength + sep.size() + words[i].size() > kFoldAt) {
       out += eol;
       out += ' ';

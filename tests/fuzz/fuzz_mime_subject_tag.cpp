@@ -28,9 +28,14 @@ std::string cleanTag(std::string_view tag) {
   return t;
 }
 
+// Lines without their CR: ending an unterminated last line adds one, which is no longer.
 std::set<std::string_view> linesOf(std::string_view text) {
   std::set<std::string_view> lines;
-  while (!text.empty()) lines.insert(fuzz::takeLine(text));
+  while (!text.empty()) {
+    std::string_view line = fuzz::takeLine(text);
+    if (line.ends_with('\r')) line.remove_suffix(1);
+    lines.insert(line);
+  }
   return lines;
 }
 
@@ -71,7 +76,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   // No line made longer than 998 bytes: a longer line of the result was there before.
   const auto original = linesOf(message);
-  for (const auto line : linesOf(out)) FUZZ_CHECK(line.size() <= 999 || original.contains(line));
+  for (const auto line : linesOf(out)) FUZZ_CHECK(line.size() <= 998 || original.contains(line));
 
   FUZZ_CHECK(mime::isMessagePartial(out) == mime::isMessagePartial(message));
   return 0;

@@ -197,6 +197,21 @@ BOOST_AUTO_TEST_CASE(very_long_subject_and_tag_stay_within_998) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(long_blank_subject_folds_before_the_tag) {
+  // A Subject of only white space is not folded before the tag (see "empty subject"),
+  // except when the tag would take the line past 998 bytes.
+  for (const std::size_t blanks : {985U, 986U, 995U, 2000U}) {
+    const std::string line = "Subject:" + std::string(blanks, ' ');
+    const std::string out = appendSubjectTag(line + "\r\n\r\nb", "[T]");
+    if (line.size() + 3 <= 998U) {
+      BOOST_TEST(out == line + "[T]\r\n\r\nb");
+    } else {
+      BOOST_TEST(out == line + "\r\n [T]\r\n\r\nb");
+    }
+    BOOST_TEST(subjectOf(out) == "[T]");
+  }
+}
+
 BOOST_AUTO_TEST_CASE(long_tag_is_cut_at_a_character_boundary) {
   std::string tag = "a";
   for (int i = 0; i < 400; ++i) tag += "\xC3\xBC";  // the cut falls inside a character
