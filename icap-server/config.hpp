@@ -43,6 +43,11 @@ struct Config {
   std::string spillDir = "/var/tmp";       // ... in this directory (disk, not memory)
   unsigned scanThreads = 0;               // concurrent scans; 0 = number of cores
   std::chrono::milliseconds queueTimeout{30'000};  // wait for a scan slot, then "overloaded"
+  std::chrono::milliseconds reloadCheck{60'000};  // database change check; 0 = only on SIGHUP
+
+  // cache.*: verdicts by message SHA-256 and signature version
+  std::size_t cacheMaxEntries = 100'000;  // 0 = no cache
+  std::chrono::milliseconds cacheMaxAge{86'400'000};
 
   // policy.*: the base policy; profile.NAME.*: profiles that start from it.
   PolicySettings policy;

@@ -3,8 +3,11 @@
 
 #include <Poco/Logger.h>
 
+#include <signal.h>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
@@ -12,6 +15,7 @@
 #include "db/event_writer.hpp"
 #include "icap-server/config.hpp"
 #include "icap-server/scan/clamav_scanner.hpp"
+#include "icap-server/scan/engine_manager.hpp"
 #include "icap-server/server.hpp"
 #include "icap-server/service.hpp"
 #include "shared/config/daemon.hpp"
@@ -33,10 +37,10 @@ class WriterSink final : public imapav::icapd::EventSink {
   imapav::db::EventWriter& writer_;
 };
 
-// What the scrape reads from objects main owns: the event log, the notifier, the engine.
+// What the scrape reads from objects main owns: the event log, the notifier, the engines.
 void addCollectors(imapav::metrics::Registry& registry, const imapav::db::EventWriter* writer,
-                   const imapav::notify::Notifier* notifier, std::shared_ptr<const imapav::scan::Scanner> scanner,
-                   const std::string& istag) {
+                   const imapav::notify::Notifier* notifier, const imapav::scan::EngineManager& engines,
+                   const imapav::icapd::Service& service) {
   using imapav::metrics::Type;
   registry.addCollector([writer](imapav::metrics::Exposition& e) {
     const auto st = writer ? writer->stats() : imapav::db::WriterStats{};
@@ -72,14 +76,82 @@ void addCollectors(imapav::metrics::Registry& registry, const imapav::db::EventW
     e.family("imapav_icapd_notifications_queued", "Sender notifications waiting to be sent (retries included).", Type::Gauge);
     e.sample("imapav_icapd_notifications_queued", {}, static_cast<double>(st.queued));
   });
-  registry.addCollector([scanner = std::move(scanner), istag](imapav::metrics::Exposition& e) {
+  registry.addCollector([&engines, &service](imapav::metrics::Exposition& e) {
+    const auto engine = engines.current();
+    const auto st = engines.stats();
     e.family("imapav_icapd_signatures", "Signatures in the engine in use.", Type::Gauge);
-    e.sample("imapav_icapd_signatures", {}, static_cast<double>(scanner->signatureCount()));
+    e.sample("imapav_icapd_signatures", {}, static_cast<double>(engine->signatureCount()));
     e.family("imapav_icapd_engine_info", "The engine in use: libclamav version, signature version and ISTag.", Type::Gauge);
-    e.sample("imapav_icapd_engine_info", {{"engine", scanner->engineVersion()}, {"signatures", scanner->signatureVersion()},
-             {"istag", istag}}, 1);
+    const std::string istag = imapav::icapd::istagOf(engine.get());
+    e.sample("imapav_icapd_engine_info", {{"engine", engine->engineVersion()}, {"signatures", engine->signatureVersion()},
+             {"istag", istag.substr(1, istag.size() - 2)}}, 1);
+    e.family("imapav_icapd_signature_reloads_total", "Signature reloads after start-up, by outcome.", Type::Counter);
+    e.sample("imapav_icapd_signature_reloads_total", {{"outcome", "success"}}, static_cast<double>(st.successes));
+    e.sample("imapav_icapd_signature_reloads_total", {{"outcome", "failure"}}, static_cast<double>(st.failures));
+    e.family("imapav_icapd_signature_reload_failing",
+             "1 when the last reload failed (the previous signatures are still in use).", Type::Gauge);
+    e.sample("imapav_icapd_signature_reload_failing", {}, st.failing ? 1 : 0);
+    e.family("imapav_icapd_signature_load_seconds", "Time to load and compile the engine in use.", Type::Gauge);
+    e.sample("imapav_icapd_signature_load_seconds", {}, st.loadSeconds);
+    e.family("imapav_icapd_signature_loaded_timestamp_seconds", "When the engine in use went into service (unix time).",
+             Type::Gauge);
+    e.sample("imapav_icapd_signature_loaded_timestamp_seconds", {}, static_cast<double>(st.loadedAtUnix));
+    e.family("imapav_icapd_engines", "Engines in memory: the one in use and replaced ones still finishing scans.",
+             Type::Gauge);
+    e.sample("imapav_icapd_engines", {}, st.engines);
+    if (const auto cache = service.cacheStats()) {
+      e.family("imapav_icapd_verdict_cache_entries", "Verdicts held by the cache.", Type::Gauge);
+      e.sample("imapav_icapd_verdict_cache_entries", {}, static_cast<double>(cache->entries));
+      e.family("imapav_icapd_verdict_cache_evictions_total",
+               "Cache entries dropped, by reason (full: least recently used; expired: older than cache.max_age).",
+               Type::Counter);
+      e.sample("imapav_icapd_verdict_cache_evictions_total", {{"reason", "full"}}, static_cast<double>(cache->evictions));
+      e.sample("imapav_icapd_verdict_cache_evictions_total", {{"reason", "expired"}}, static_cast<double>(cache->expired));
+    }
   });
 }
+
+// Reports of the engine manager, for the operator: a failed reload is an error.
+void logEngineReport(const imapav::scan::EngineManager::Report& r) {
+  auto& log = Poco::Logger::get("icapd.engine");
+  if (r.reason == "start") {
+    log.information("signatures loaded: version=%s signatures=%u load_ms=%.0f", r.newVersion, r.signatures,
+                    r.loadSeconds * 1000);
+  } else if (r.success) {
+    log.notice("signatures reloaded (%s): version=%s -> %s signatures=%u load_ms=%.0f", r.reason, r.oldVersion,
+               r.newVersion, r.signatures, r.loadSeconds * 1000);
+  } else {
+    log.error("signature reload FAILED (%s), still scanning with version=%s: %s", r.reason, r.oldVersion, r.error);
+  }
+}
+
+// Takes SIGHUP (blocked in every thread by DaemonApp) and asks for a reload.
+class HangupListener {
+ public:
+  explicit HangupListener(imapav::scan::EngineManager& engines)
+      : thread_([this, &engines] {
+          sigset_t set;
+          sigemptyset(&set);
+          sigaddset(&set, SIGHUP);
+          const timespec poll{0, 200'000'000};
+          while (!stop_.load()) {
+            if (sigtimedwait(&set, nullptr, &poll) == SIGHUP) {
+              Poco::Logger::get("icapd.engine").information("SIGHUP: reloading signatures");
+              engines.requestReload();
+            }
+          }
+        }) {}
+  ~HangupListener() {
+    stop_.store(true);
+    thread_.join();
+  }
+  HangupListener(const HangupListener&) = delete;
+  HangupListener& operator=(const HangupListener&) = delete;
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 // libclamav's messages go to the icapd.clamav logger.
 void onClamavMessage(int severity, std::string_view text) {
@@ -112,9 +184,16 @@ class IcapdApp final : public imapav::config::DaemonApp {
     try {
       auto templates = imapav::icapd::loadTemplates(config);
       // Never start without signatures: a scanner that finds nothing would pass everything.
-      std::shared_ptr<imapav::scan::Scanner> scanner = imapav::scan::ClamavScanner::load(config.engine);
-      log.information("engine=\"%s\" signatures=%s database_dir=%s", scanner->engineVersion(),
-                      scanner->signatureVersion(), config.engine.databaseDir);
+      // A reload that fails keeps the engine in use, for the same reason.
+      imapav::scan::EngineManager engines(
+          [&config] { return imapav::scan::ClamavScanner::load(config.engine); },
+          [&config] { return imapav::scan::databaseFingerprint(config.engine.databaseDir); }, config.reloadCheck,
+          std::chrono::seconds(1), logEngineReport);
+      engines.start();
+      log.information("engine=\"%s\" signatures=%s database_dir=%s reload_check=%Lds", engines.current()->engineVersion(),
+                      engines.current()->signatureVersion(), config.engine.databaseDir,
+                      static_cast<Poco::Int64>(config.reloadCheck.count() / 1000));
+      HangupListener hangups(engines);
 
       std::unique_ptr<imapav::db::EventWriter> writer;
       std::unique_ptr<WriterSink> sink;
@@ -125,7 +204,8 @@ class IcapdApp final : public imapav::config::DaemonApp {
         sink = std::make_unique<WriterSink>(*writer);
       }
 
-      imapav::icapd::Service service(config, scanner, sink.get(), std::move(templates));
+      imapav::icapd::Service service(config, [&engines] { return engines.current(); }, sink.get(),
+                                     std::move(templates));
       // Notification mails: their own queue and thread; each outcome becomes a log row.
       std::unique_ptr<imapav::notify::Notifier> notifier;
       if (config.notifyRelay) {
@@ -160,8 +240,7 @@ class IcapdApp final : public imapav::config::DaemonApp {
       registry.gauge("imapav_icapd_scan_slots", "Scans that may run at once (scan.threads).").set(config.scanThreads);
       registry.gauge("imapav_icapd_max_connections", "Gateway connections allowed (icap.max_connections).")
           .set(config.maxConnections);
-      const auto& istag = service.istag();
-      addCollectors(registry, writer.get(), notifier.get(), scanner, istag.substr(1, istag.size() - 2));
+      addCollectors(registry, writer.get(), notifier.get(), engines, service);
       imapav::metrics::addProcessMetrics(registry);
       std::unique_ptr<imapav::metrics::HttpExporter> exporter;
       if (config.metricsListen) {
@@ -170,9 +249,10 @@ class IcapdApp final : public imapav::config::DaemonApp {
       }
       imapav::icapd::Server server(service);
       const auto port = server.start();
-      log.information("listening on %s:%hu service=%s istag=%s max_connections=%u scan_threads=%u profiles=%s",
+      log.information("listening on %s:%hu service=%s istag=%s max_connections=%u scan_threads=%u profiles=%s "
+                      "cache_entries=%z",
                       config.listenHost, port, config.service, service.istag(), config.maxConnections,
-                      config.scanThreads, std::to_string(config.profiles.size()));
+                      config.scanThreads, std::to_string(config.profiles.size()), config.cacheMaxEntries);
       waitForTerminationRequest();
       log.information("stopping: finishing requests in flight");
       const bool clean = server.stop();

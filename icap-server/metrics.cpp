@@ -41,6 +41,9 @@ IcapdMetrics::IcapdMetrics()
     errors_[i] = &registry_.counter(kErrors, "Messages that could not be scanned, by error class.",
                                     {{"class", std::string(scan::toString(static_cast<scan::ErrorClass>(i)))}});
   bytes_ = &registry_.counter("imapav_icapd_scanned_bytes_total", "Bytes of message bodies scanned.");
+  constexpr const char* kCache = "imapav_icapd_verdict_cache_lookups_total";
+  cacheHits_ = &registry_.counter(kCache, "Verdict cache lookups, by result.", {{"result", "hit"}});
+  cacheMisses_ = &registry_.counter(kCache, "Verdict cache lookups, by result.", {{"result", "miss"}});
   // 1 ms to about 65 s; message sizes 1 KiB to 256 MiB.
   scanSeconds_ = &registry_.histogram("imapav_icapd_scan_duration_seconds",
                                       "Time to scan one message (for overload errors, the time waited for a slot).",
@@ -65,7 +68,7 @@ void IcapdMetrics::response(int status) noexcept {
 }
 
 void IcapdMetrics::scanned(const scan::ScanResult& result, const Decision& decision, std::uint64_t bytes,
-                           std::int64_t scanUs) noexcept {
+                           std::int64_t scanUs, bool cached) noexcept {
   // As the answer and the event row say: a fragment that scanned clean is an error.
   const auto v = result.verdict == scan::Verdict::Infected ? 1
                  : decision.error != scan::ErrorClass::None ? 2
@@ -75,6 +78,7 @@ void IcapdMetrics::scanned(const scan::ScanResult& result, const Decision& decis
   if (a < actions_.size()) actions_[a]->inc();
   const auto e = static_cast<std::size_t>(decision.error);
   if (e > 0 && e < errors_.size()) errors_[e]->inc();
+  if (cached) return;
   bytes_->inc(bytes);
   scanSeconds_->observe(static_cast<double>(scanUs) / 1e6);
   messageBytes_->observe(static_cast<double>(bytes));

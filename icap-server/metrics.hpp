@@ -27,8 +27,10 @@ class IcapdMetrics {
   void request(icap::Method method) noexcept;
   void response(int status) noexcept;  // every answer sent, 503 at the connection limit included
   // One evaluated RESPMOD/REQMOD request: its verdict, action, error class, size and time.
+  // A cache hit counts as a request of its verdict, but not as a scan (time, bytes).
   void scanned(const scan::ScanResult& result, const Decision& decision, std::uint64_t bytes,
-               std::int64_t scanUs) noexcept;
+               std::int64_t scanUs, bool cached = false) noexcept;
+  void cacheLookup(bool hit) noexcept { (hit ? cacheHits_ : cacheMisses_)->inc(); }
 
   metrics::Gauge& connectionsActive;
   metrics::Counter& connectionsTotal;
@@ -45,6 +47,8 @@ class IcapdMetrics {
   std::array<metrics::Counter*, 3> actions_{};    // by Action value
   std::array<metrics::Counter*, scan::kErrorClassCount> errors_{};  // by ErrorClass value
   metrics::Counter* bytes_ = nullptr;
+  metrics::Counter* cacheHits_ = nullptr;
+  metrics::Counter* cacheMisses_ = nullptr;
   metrics::Histogram* scanSeconds_ = nullptr;
   metrics::Histogram* messageBytes_ = nullptr;
 };

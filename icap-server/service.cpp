@@ -195,24 +195,40 @@ Templates loadTemplates(const Config& config) {
   return t;
 }
 
-Service::Service(const Config& config, std::shared_ptr<scan::Scanner> scanner, EventSink* events,
-                 Templates templates)
+std::string istagOf(const scan::Scanner* engine) {
+  // At most 32 bytes inside the quotes.
+  std::string tag = "imapav-" + (engine ? engine->signatureVersion() : std::string("none"));
+  if (tag.size() > 32) tag.resize(32);
+  return "\"" + tag + "\"";
+}
+
+Service::Service(const Config& config, EngineSource engines, EventSink* events, Templates templates)
     : config_(config),
-      scanner_(std::move(scanner)),
+      engines_(std::move(engines)),
       events_(events),
       templates_(std::move(templates)),
       basePolicy_(config.policy),
       hostname_(hostName()),
       slots_(static_cast<std::ptrdiff_t>(config.scanThreads)) {
   for (const auto& p : config_.profiles) profilePolicies_.emplace_back(p.policy);
-  // ISTag: at most 32 bytes inside the quotes; it changes with the signatures.
-  std::string tag = "imapav-" + (scanner_ ? scanner_->signatureVersion() : std::string("none"));
-  if (tag.size() > 32) tag.resize(32);
-  istag_ = "\"" + tag + "\"";
+  if (config_.cacheMaxEntries > 0) {
+    cache_ = std::make_unique<scan::VerdictCache>(config_.cacheMaxEntries, config_.cacheMaxAge);
+  }
 }
 
-void Service::commonHeaders(icap::Headers& h, bool close) const {
-  h.add("ISTag", istag_);
+Service::Service(const Config& config, std::shared_ptr<scan::Scanner> scanner, EventSink* events,
+                 Templates templates)
+    : Service(config, [scanner = std::move(scanner)] { return scanner; }, events, std::move(templates)) {}
+
+std::string Service::istag() const { return istagOf(engines_().get()); }
+
+std::optional<scan::VerdictCache::Stats> Service::cacheStats() const {
+  if (!cache_) return std::nullopt;
+  return cache_->stats();
+}
+
+void Service::commonHeaders(icap::Headers& h, bool close, const std::string& istag) const {
+  h.add("ISTag", istag);
   h.add("Date", httpDateNow());
   h.add("Server", std::string(kServer));
   if (close) h.add("Connection", "close");
@@ -229,7 +245,7 @@ bool Service::offers(std::string_view service) const {
 
 std::string Service::optionsResponse(bool close, const std::string& service) const {
   icap::Headers h;
-  commonHeaders(h, close);
+  commonHeaders(h, close, istag());
   h.add("Methods", config_.respmod && config_.reqmod ? "RESPMOD, REQMOD" : config_.respmod ? "RESPMOD" : "REQMOD");
   h.add("Service", "imapav antivirus for IMAP mail");
   h.add("Service-ID", service.empty() ? config_.service : service);
@@ -246,15 +262,15 @@ std::string Service::optionsResponse(bool close, const std::string& service) con
 
 std::string Service::errorResponse(int status, bool close) const {
   icap::Headers h;
-  commonHeaders(h, close);
+  commonHeaders(h, close, istag());
   std::string out;
   icap::appendResponseHead(out, status, h, icap::EncapPart::None, "", false);
   metrics_.response(status);
   return out;
 }
 
-scan::ScanResult Service::scanWithSlot(const scan::MessageBody& body) {
-  if (!scanner_) {
+scan::ScanResult Service::scanWithSlot(const scan::MessageBody& body, scan::Scanner* engine) {
+  if (!engine) {
     scan::ScanResult r;
     r.error = scan::ErrorClass::EngineNotReady;
     r.detail = "no signature engine loaded";
@@ -269,10 +285,30 @@ scan::ScanResult Service::scanWithSlot(const scan::MessageBody& body) {
     return r;
   }
   metrics_.scansInProgress.add(1);
-  auto result = scanner_->scan(body);
+  auto result = engine->scan(body);
   metrics_.scansInProgress.add(-1);
   slots_.release();
   return result;
+}
+
+void Service::scanOrRecall(const scan::MessageBody& body, Outcome& out) {
+  // The key names the engine's signatures, so a reload makes every entry stale at once.
+  const bool cacheable = cache_ && out.engine && !body.failed() && body.size() > 0;
+  const std::string version = out.engine ? out.engine->signatureVersion() : std::string();
+  if (cacheable) {
+    const auto started = std::chrono::steady_clock::now();
+    if (auto hit = cache_->find(out.sha256, version)) {
+      out.result = std::move(*hit);
+      out.result.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::steady_clock::now() - started);
+      out.cached = true;
+      metrics_.cacheLookup(true);
+      return;
+    }
+    metrics_.cacheLookup(false);
+  }
+  out.result = scanWithSlot(body, out.engine.get());
+  if (cacheable) cache_->insert(out.sha256, version, out.result);
 }
 
 bool Service::respond(const icap::RequestHead& head, const scan::MessageBody& body, bool ieof,
@@ -292,7 +328,9 @@ Service::Outcome Service::evaluate(const icap::RequestHead& head, const scan::Me
     out.profile = p->name;
   }
   const Policy& policy = *out.policy;
-  out.result = scanWithSlot(body);
+  out.engine = engines_();
+  out.sha256 = body.sha256Hex();
+  scanOrRecall(body, out);
   out.prefix = headPrefix(body);
   out.decision = policy.decide(out.result, isFragment(out.prefix));
   const auto& result = out.result;
@@ -310,7 +348,7 @@ Service::Outcome Service::evaluate(const icap::RequestHead& head, const scan::Me
   }
   const auto& url = out.url;
 
-  metrics_.scanned(result, decision, body.size(), scanUs);
+  metrics_.scanned(result, decision, body.size(), scanUs, out.cached);
 
   // --- the event row
   if (events_) {
@@ -333,24 +371,25 @@ Service::Outcome Service::evaluate(const icap::RequestHead& head, const scan::Me
     ev.recipients = join(summary.recipients, ",");
     ev.subject = summary.subject;
     ev.size = static_cast<std::int64_t>(body.size());
-    ev.sha256 = body.sha256Hex();
+    ev.sha256 = out.sha256;
     ev.verdict = verdictName(result, decision);
     ev.threats = join(result.threats, ",");
     ev.action = std::string(toString(decision.action));
     if (decision.error != scan::ErrorClass::None) ev.errorClass = std::string(scan::toString(decision.error));
     ev.scanTimeUs = scanUs;
-    ev.engineVersion = scanner_ ? scanner_->engineVersion() : "";
-    ev.signatureVersion = scanner_ ? scanner_->signatureVersion() : "";
+    ev.engineVersion = out.engine ? out.engine->engineVersion() : "";
+    ev.signatureVersion = out.engine ? out.engine->signatureVersion() : "";
+    ev.cached = out.cached;
     events_->record(std::move(ev));
   }
 
   if (decision.notifySender) notifySender(out, gateway);
   scanLog().information(
-      "scan gateway=%s service=%s profile=%s size=%z verdict=%s action=%s reason=\"%s\" time_ms=%.1f",
+      "scan gateway=%s service=%s profile=%s size=%z verdict=%s action=%s reason=\"%s\" time_ms=%.1f%s",
       gateway, head.service, out.profile.empty() ? std::string("-") : out.profile, body.size(),
       verdictName(result, decision),
       std::string(toString(decision.action)), headerSafe(decision.reason),
-      static_cast<double>(scanUs) / 1000.0);
+      static_cast<double>(scanUs) / 1000.0, std::string(out.cached ? " cached=1" : ""));
   return out;
 }
 
@@ -368,7 +407,7 @@ std::map<std::string, std::string, std::less<>> Service::templateVariables(const
           {"reason", reasonText(outcome.result, decision)},
           {"scan_time", httpDateNow()},
           {"server", hostname_ + " (" + std::string(kServer) + ")"},
-          {"istag", istag_},
+          {"istag", istagOf(outcome.engine.get())},
           {"action", std::string(toString(decision.action))},
           {"error_class", decision.error == scan::ErrorClass::None ? std::string() : std::string(scan::toString(decision.error))}};
 }
@@ -423,8 +462,9 @@ bool Service::answer(const icap::RequestHead& head, const scan::MessageBody& bod
   const auto& prefix = outcome.prefix;
   const std::string& httpRaw = reqmod ? head.reqHdr : head.resHdr;
   icap::Headers h;
-  commonHeaders(h, close);
+  commonHeaders(h, close, istagOf(outcome.engine.get()));
   h.add("X-Imapav-Verdict", verdictName(result, decision));
+  if (outcome.cached) h.add("X-Imapav-Cache", "hit");
   if (decision.error != scan::ErrorClass::None) h.add("X-Imapav-Error", std::string(scan::toString(decision.error)));
   h.add("X-Imapav-Action", std::string(toString(decision.action)));
   // For imapav-redirector: tell the client at the protocol level, deliver nothing. Other

@@ -20,6 +20,7 @@
 #include "icap-server/policy.hpp"
 #include "icap-server/scan/message_body.hpp"
 #include "icap-server/scan/scanner.hpp"
+#include "icap-server/scan/verdict_cache.hpp"
 #include "shared/icap/request_parser.hpp"
 #include "shared/mime/notice.hpp"
 #include "shared/mime/template.hpp"
@@ -49,13 +50,22 @@ struct Templates {
 // files the configuration names. Throws ConfigError on a bad template.
 Templates loadTemplates(const Config& config);
 
+// The engine to scan a request with (EngineManager::current in production); may change
+// between requests when the signatures are reloaded.
+using EngineSource = std::function<std::shared_ptr<scan::Scanner>()>;
+
+// ISTag of an engine, quoted as sent: it changes with the signatures (RFC 3507 4.7).
+std::string istagOf(const scan::Scanner* engine);
+
 class Service {
  public:
+  Service(const Config& config, EngineSource engines, EventSink* events, Templates templates);
+  // One engine for the service's life (tests).
   Service(const Config& config, std::shared_ptr<scan::Scanner> scanner, EventSink* events,
           Templates templates);
 
   const Config& config() const { return config_; }
-  const std::string& istag() const { return istag_; }  // quoted, as sent
+  std::string istag() const;  // of the engine in use, quoted, as sent
   const std::string& hostname() const { return hostname_; }
 
   // The whole OPTIONS answer; service: the name asked for (a profile's, or icap.service).
@@ -75,6 +85,9 @@ class Service {
     std::int64_t scanUs = 0;
     std::string profile;            // "" for the base policy
     const Policy* policy = nullptr;  // the one decided by (the profile's or the base policy)
+    std::shared_ptr<scan::Scanner> engine;  // the one scanned with (or whose cache answered)
+    std::string sha256;                     // of the message
+    bool cached = false;                    // the result came from the verdict cache
   };
 
   // Scans the body of a REQMOD/RESPMOD request, decides, logs and records the event.
@@ -90,23 +103,27 @@ class Service {
 
   // Counted here and by the connections; thread-safe.
   IcapdMetrics& metrics() const { return metrics_; }
+  // The verdict cache's counters; nullopt when cache.max_entries is 0.
+  std::optional<scan::VerdictCache::Stats> cacheStats() const;
   // Where notifications go; without one, a due notification is logged as skipped.
   void setNotifier(notify::Notifier* notifier) { notifier_ = notifier; }
 
  private:
-  scan::ScanResult scanWithSlot(const scan::MessageBody& body);
-  void commonHeaders(icap::Headers& h, bool close) const;
+  scan::ScanResult scanWithSlot(const scan::MessageBody& body, scan::Scanner* engine);
+  // The result for body: from the cache, else a scan (then cached when it may be).
+  void scanOrRecall(const scan::MessageBody& body, Outcome& out);
+  void commonHeaders(icap::Headers& h, bool close, const std::string& istag) const;
   // The variables of the notice and notification templates.
   std::map<std::string, std::string, std::less<>> templateVariables(const Outcome& outcome, const std::string& gateway) const;
   void notifySender(const Outcome& outcome, const std::string& gateway);
 
   const Config& config_;
-  std::shared_ptr<scan::Scanner> scanner_;
+  EngineSource engines_;
+  std::unique_ptr<scan::VerdictCache> cache_;  // null when off
   EventSink* events_;
   Templates templates_;
   Policy basePolicy_;
   std::vector<Policy> profilePolicies_;  // parallel to config_.profiles
-  std::string istag_;
   std::string hostname_;
   std::counting_semaphore<1 << 20> slots_;
   mutable IcapdMetrics metrics_;  // counting is not a change of the service's state

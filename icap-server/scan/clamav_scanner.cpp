@@ -117,37 +117,6 @@ std::string hexOf(const unsigned char* data, std::size_t size) {
   return hex;
 }
 
-// 12 hex digits of SHA-256 over the sorted (name, size, mtime) of the regular files in dir.
-std::string databaseFingerprint(const std::filesystem::path& dir) {
-  std::vector<std::tuple<std::string, long long, long long>> files;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    struct stat st {};
-    if (::stat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-      continue;
-    }
-    const long long mtimeNs = static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL +
-                              static_cast<long long>(st.st_mtim.tv_nsec);
-    files.emplace_back(entry.path().filename().string(), static_cast<long long>(st.st_size),
-                       mtimeNs);
-  }
-  std::sort(files.begin(), files.end());
-  std::string text;
-  for (const auto& [name, size, mtime] : files) {
-    text += name;
-    text += '\0';
-    text += std::to_string(size);
-    text += '\0';
-    text += std::to_string(mtime);
-    text += '\n';
-  }
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int length = 0;
-  if (EVP_Digest(text.data(), text.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
-    throw std::runtime_error("SHA-256 of the signature database listing failed");
-  }
-  return hexOf(digest.data(), length).substr(0, 12);
-}
-
 long long clampToLongLong(std::uint64_t value) {
   return value > static_cast<std::uint64_t>(LLONG_MAX) ? LLONG_MAX : static_cast<long long>(value);
 }
@@ -176,6 +145,36 @@ bool startsWith(std::string_view text, std::string_view prefix) {
 }
 
 }  // namespace
+
+std::string databaseFingerprint(const std::string& dir) {
+  std::vector<std::tuple<std::string, long long, long long>> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    struct stat st {};
+    if (::stat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      continue;
+    }
+    const long long mtimeNs = static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL +
+                              static_cast<long long>(st.st_mtim.tv_nsec);
+    files.emplace_back(entry.path().filename().string(), static_cast<long long>(st.st_size),
+                       mtimeNs);
+  }
+  std::sort(files.begin(), files.end());
+  std::string text;
+  for (const auto& [name, size, mtime] : files) {
+    text += name;
+    text += '\0';
+    text += std::to_string(size);
+    text += '\0';
+    text += std::to_string(mtime);
+    text += '\n';
+  }
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  if (EVP_Digest(text.data(), text.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("SHA-256 of the signature database listing failed");
+  }
+  return hexOf(digest.data(), length).substr(0, 12);
+}
 
 std::optional<ErrorClass> errorClassForAlert(std::string_view alertName) {
   constexpr std::string_view kLimits = "Heuristics.Limits.Exceeded.";

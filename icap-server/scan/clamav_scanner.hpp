@@ -62,6 +62,11 @@ class ClamavScanner final : public Scanner {
   std::string signatureVersion_;
 };
 
+// 12 hex digits of SHA-256 over the sorted (name, size, mtime) of the regular files in
+// dir: it changes whenever a database file is added, removed or rewritten. Throws
+// std::filesystem::filesystem_error when dir cannot be listed.
+std::string databaseFingerprint(const std::string& dir);
+
 // The classification ClamavScanner::scan applies, exposed for table tests.
 // nullopt: the alert is a real detection. Otherwise the error class of a limit, encryption
 // or broken-file heuristic (Heuristics.Limits.Exceeded.*, Heuristics.Encrypted.*,

@@ -53,6 +53,9 @@ int DaemonApp::main(const std::vector<std::string>&) {
   sigaddset(&stop, SIGINT);
   sigaddset(&stop, SIGTERM);
   sigaddset(&stop, SIGQUIT);
+  // SIGHUP too: a daemon that wants it takes it with sigwait (imapav-icapd: reload the
+  // signatures); for the others it is ignored instead of ending the process.
+  sigaddset(&stop, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   return serve(configPath_);
 }

@@ -15,7 +15,11 @@ class FakeScanner final : public scan::Scanner {
  public:
   scan::ScanResult next;
   std::string version = "0-abcdef123456";
-  scan::ScanResult scan(const scan::MessageBody&) override { return next; }
+  int scans = 0;
+  scan::ScanResult scan(const scan::MessageBody&) override {
+    ++scans;
+    return next;
+  }
   std::string engineVersion() const override { return "Fake 1.0"; }
   std::string signatureVersion() const override { return version; }
 };
@@ -302,4 +306,92 @@ BOOST_AUTO_TEST_CASE(custom_notice_subject_and_subject_tag_are_templates) {
   BOOST_TEST(a.body.find("Subject: Test\r\n") == std::string::npos);  // the original subject is replaced
   custom.config.virusSubject = "Blocked ${nope}";
   BOOST_CHECK_THROW(loadTemplates(custom.config), ConfigError);
+}
+
+BOOST_AUTO_TEST_CASE(a_message_seen_before_is_answered_from_the_cache) {
+  Env env;
+  env.scanner->next.verdict = scan::Verdict::Infected;
+  env.scanner->next.threats = {"Bad.One"};
+  const auto first = env.run(true);
+  env.scanner->next = clean();  // would pass it, were it scanned again
+  const auto second = env.run(true, icap::Method::Respmod, kMessage, "avscan", "10.9.9.9");  // another gateway
+  BOOST_TEST(env.scanner->scans == 1);
+  BOOST_TEST(first.header("X-Imapav-Cache") == "<missing>");
+  BOOST_TEST(second.header("X-Imapav-Cache") == "hit");
+  // The replacement is rebuilt, the same as the first but for its Date.
+  BOOST_TEST(second.header("X-Infection-Found") == first.header("X-Infection-Found"));
+  BOOST_TEST(second.body.find("Bad.One") != std::string::npos);
+  BOOST_REQUIRE(env.sink.events.size() == 2U);
+  BOOST_TEST(!env.sink.events[0].cached);
+  BOOST_TEST(env.sink.events[1].cached);
+  BOOST_TEST(env.sink.events[1].threats == "Bad.One");
+  BOOST_TEST(env.sink.events[1].gateway == "10.9.9.9");
+  BOOST_TEST(env.sink.events[1].sha256 == env.sink.events[0].sha256);
+  BOOST_TEST(env.sink.events[1].signatureVersion == "0-abcdef123456");
+  const auto st = env.service->cacheStats();
+  BOOST_REQUIRE(st.has_value());
+  BOOST_TEST(st->hits == 1U);
+  BOOST_TEST(st->entries == 1U);
+}
+
+BOOST_AUTO_TEST_CASE(new_signatures_make_the_cache_miss) {
+  Config config;
+  config.engine.databaseDir = "/nonexistent";
+  config.scanThreads = 1;
+  auto v1 = std::make_shared<FakeScanner>();
+  auto v2 = std::make_shared<FakeScanner>();
+  v2->version = "1-fedcba654321";
+  v1->next = clean();
+  v2->next.verdict = scan::Verdict::Infected;
+  v2->next.threats = {"New.Signature"};
+  std::shared_ptr<scan::Scanner> inUse = v1;
+  VectorSink sink;
+  Service service(config, [&] { return inUse; }, &sink, loadTemplates(config));
+  icap::RequestHead head;
+  head.method = icap::Method::Respmod;
+  head.service = "avscan";
+  head.allow204 = true;
+  std::string wire;
+  const auto send = [&](std::string_view d) {
+    wire.append(d);
+    return true;
+  };
+  const auto ask = [&] {
+    scan::MessageBody body(1 << 20, "/tmp");
+    BOOST_REQUIRE(body.append(kMessage));
+    wire.clear();
+    BOOST_REQUIRE(service.respond(head, body, false, "gw", false, send));
+    return parse(wire);
+  };
+  BOOST_TEST(ask().header("ISTag") == "\"imapav-0-abcdef123456\"");
+  BOOST_TEST(ask().header("X-Imapav-Cache") == "hit");
+  inUse = v2;  // a reload
+  BOOST_TEST(service.istag() == "\"imapav-1-fedcba654321\"");
+  const auto after = ask();
+  BOOST_TEST(after.header("X-Imapav-Cache") == "<missing>");
+  BOOST_TEST(after.header("X-Imapav-Verdict") == "infected");
+  BOOST_TEST(after.header("ISTag") == "\"imapav-1-fedcba654321\"");
+  BOOST_TEST(v1->scans == 1);
+  BOOST_TEST(v2->scans == 1);
+  BOOST_REQUIRE(sink.events.size() == 3U);
+  BOOST_TEST(sink.events[0].signatureVersion == "0-abcdef123456");
+  BOOST_TEST(sink.events[2].signatureVersion == "1-fedcba654321");
+}
+
+BOOST_AUTO_TEST_CASE(transient_errors_are_not_cached_and_the_cache_can_be_off) {
+  Env env;
+  env.scanner->next.error = scan::ErrorClass::Timeout;
+  env.run(true);
+  env.scanner->next = clean();
+  BOOST_TEST(env.run(true).header("X-Imapav-Cache") == "<missing>");
+  BOOST_TEST(env.scanner->scans == 2);
+
+  Env off;
+  off.config.cacheMaxEntries = 0;
+  off.service = std::make_unique<Service>(off.config, off.scanner, &off.sink, loadTemplates(off.config));
+  off.scanner->next = clean();
+  off.run(true);
+  off.run(true);
+  BOOST_TEST(off.scanner->scans == 2);
+  BOOST_TEST(!off.service->cacheStats().has_value());
 }
