@@ -3,6 +3,7 @@
 // original byte kept, in order), leave a header that parses to the same fields, make no
 // new line longer than 998 bytes, and put the tag at the end of what subjectOf() reads.
 
+#include <algorithm>
 #include <set>
 #include <string>
 
@@ -74,9 +75,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string subject = mime::subjectOf(out);
     FUZZ_CHECK(subject.ends_with(clean));
   }
-  // No line made longer than 998 bytes: a longer line of the result was there before.
+  // No line made longer than 998 bytes: a longer line of the result was there before, or
+  // is the start of one (the tag folded in before a stray CR ending it).
   const auto original = linesOf(message);
-  for (const auto line : linesOf(out)) FUZZ_CHECK(line.size() <= 998 || original.contains(line));
+  for (const auto line : linesOf(out)) {
+    FUZZ_CHECK(line.size() <= 998 || original.contains(line) ||
+               std::any_of(original.begin(), original.end(), [&](std::string_view o) { return o.starts_with(line); }));
+  }
 
   FUZZ_CHECK(mime::isMessagePartial(out) == mime::isMessagePartial(message));
   return 0;
