@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
 # Every benchmark in one command: builds once, then runs tools/bench.sh (imapav-icapd vs
 # c-icap + virus_scan vs libclamav alone), tools/bench-redirector.sh (redirector vs direct
-# Dovecot, plain and TLS, vs imapav-icapd scanning alone, idle-session memory) and
-# tools/bench-log.sh (imapav-log queries on 1,000,000 scan events), one after the other,
-# with their full output, and ends with one headline table: each figure next to its peer,
-# their ratio, and the target where the issue sets one. Each script starts and stops what
-# it needs; this one only reads the machine-readable lines they append to the file named by
-# IMAPAV_BENCH_SUMMARY. Exits 1 if a component benchmark fails (the others still run).
+# Dovecot, plain and TLS, vs imapav-icapd scanning alone, idle-session memory),
+# tools/bench-log.sh (imapav-log queries on 1,000,000 scan events) and tools/bench-engine.sh
+# (signature load and reload with a large synthetic database, verdict cache hit vs cold
+# scan), one after the other, with their full output, and ends with one headline table:
+# each figure next to its peer, their ratio, and the target where the issue sets one. Each
+# script starts and stops what it needs; this one only reads the machine-readable lines they
+# append to the file named by IMAPAV_BENCH_SUMMARY. Exits 1 if a component benchmark fails
+# (the others still run).
 # See tools/bench/README.md ("All benchmarks in one run").
 #
 # Environment (all optional; everything else IMAPAV_BENCH_* goes to the scripts as it is,
 # see their headers: IMAPAV_BENCH_SECONDS and _ROUNDS apply to bench.sh and
-# bench-redirector.sh, _CONNS too, replacing the defaults of both):
-#   IMAPAV_BENCH_QUICK=1      the scripts' short settings (~5 minutes instead of ~15-20):
+# bench-redirector.sh, _CONNS too, replacing the defaults of both; _ROUNDS and _SIZES
+# apply to bench-engine.sh too):
+#   IMAPAV_BENCH_QUICK=1      the scripts' short settings (~6 minutes instead of ~18-23):
 #                             IMAPAV_BENCH_SECONDS=2 IMAPAV_BENCH_ROUNDS=1
 #                             IMAPAV_BENCH_SESSIONS=200 IMAPAV_BENCH_EVENTS=100000
-#                             IMAPAV_BENCH_REPEAT=3; any of them set explicitly wins
+#                             IMAPAV_BENCH_REPEAT=3, and bench-engine.sh's quick mode;
+#                             any of them set explicitly wins
 #                             (IMAPAV_BENCH_EVENTS=1000000 keeps the full-size log: +2-5 min)
-#   IMAPAV_BENCH_PARTS        which benchmarks      (default: "icap redirector log")
+#   IMAPAV_BENCH_PARTS        which benchmarks      (default: "icap redirector log engine")
 #   IMAPAV_BENCH_BUILD        build directory       (default: <repo>/build-bench)
 #   IMAPAV_BENCH_NO_BUILD=1   use the binaries in the build directory as they are
 #   IMAPAV_BENCH_KEEP=1       keep the temporary directories (this one: summary lines, build log)
@@ -28,7 +32,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export IMAPAV_BENCH_BUILD=${IMAPAV_BENCH_BUILD:-$ROOT/build-bench}
 BUILD=$IMAPAV_BENCH_BUILD
-PARTS=${IMAPAV_BENCH_PARTS:-"icap redirector log"}
+PARTS=${IMAPAV_BENCH_PARTS:-"icap redirector log engine"}
 QUICK=${IMAPAV_BENCH_QUICK:-0}
 
 WORK=$(mktemp -d /tmp/imapav-bench-all.XXXXXX)
@@ -39,17 +43,19 @@ source "$ROOT/tools/bench/common.sh"
 trap finish_bench EXIT
 trap 'exit 130' INT TERM
 
-declare -A SCRIPT=([icap]=bench.sh [redirector]=bench-redirector.sh [log]=bench-log.sh)
+declare -A SCRIPT=([icap]=bench.sh [redirector]=bench-redirector.sh [log]=bench-log.sh [engine]=bench-engine.sh)
 declare -A TARGETS=(
   [icap]="imapav-bench-icap imapav-icapd"
   [redirector]="imapav-bench-icap imapav-icapd imapav-redirector"
   [log]="imapav-log-gen imapav-log"
+  [engine]="imapav-icapd"
 )
 for part in $PARTS; do
-  [[ -n ${SCRIPT[$part]:-} ]] || die "IMAPAV_BENCH_PARTS: unknown part '$part' (icap, redirector, log)"
+  [[ -n ${SCRIPT[$part]:-} ]] || die "IMAPAV_BENCH_PARTS: unknown part '$part' (icap, redirector, log, engine)"
 done
 
 if [[ $QUICK == 1 ]]; then
+  export IMAPAV_BENCH_QUICK=1  # bench-engine.sh's own quick mode
   export IMAPAV_BENCH_SECONDS=${IMAPAV_BENCH_SECONDS:-2}
   export IMAPAV_BENCH_ROUNDS=${IMAPAV_BENCH_ROUNDS:-1}
   export IMAPAV_BENCH_SESSIONS=${IMAPAV_BENCH_SESSIONS:-200}
@@ -187,6 +193,38 @@ awk -F'\t' '
       other[++nother] = q; otherms[nother] = F["median_ms"]
     }
   }
+  # bench-engine.sh: ratios there are costs (synthetic/test database, reload/start-up,
+  # peak/before), but for the cache (cold/hit, higher is better).
+  function sigs(n) { n += 0; return n >= 1000 ? sprintf("%.0fk", n / 1000) : n }
+  function cost(s,   v) {
+    if (s == "") return "n/a"
+    split(s, v, "/")
+    return v[4] > 1 ? sprintf("%.1fx cost (%.1f-%.1f)", v[1], v[2], v[3]) : sprintf("%.1fx cost", v[1])
+  }
+  function mbytes(kb) { return sprintf("%.0f MB", kb / 1024) }
+  $1 == "bench-engine.sh" && $2 == "load" {
+    kv()
+    c = "engine " sigs(F["syn_signatures"]) " synthetic signatures vs " F["tiny_signatures"] " test"
+    row(8, c ": start to first OPTIONS", sprintf("%.2f s", F["syn_ready_s"]), sprintf("%.2f s", F["tiny_ready_s"]),
+        cost(F["r_ready"]), "", "")
+    row(8, c ": VmRSS after start", mbytes(F["syn_rss_kb"]), mbytes(F["tiny_rss_kb"]), cost(F["r_rss"]), "", "")
+  }
+  $1 == "bench-engine.sh" && $2 == "reload" {
+    kv(); c = "engine reload " (F["kind"] == "idle" ? "idle" : "under load")
+    row(8, c ": SIGHUP to new ISTag vs start-up", F["reload_s"] " s", sprintf("%.2f s", F["start_s"]),
+        F["start_s"] > 0 ? sprintf("%.1fx cost", F["reload_s"] / F["start_s"]) : "n/a", "", "")
+    row(8, c ": VmHWM peak (two engines) vs VmRSS before", mbytes(F["hwm_peak_kb"]), mbytes(F["rss_before_kb"]),
+        F["rss_before_kb"] > 0 ? sprintf("%.2fx cost", F["hwm_peak_kb"] / F["rss_before_kb"]) : "n/a", "", "")
+    if (F["kind"] != "idle")
+      row(8, c ": failed requests (" F["requests_during"] " during it)", F["failed"], "-", "-", "0",
+          F["failed"] == "0" ? "yes" : "NO")
+  }
+  $1 == "bench-engine.sh" && $2 == "cache" {
+    kv(); big = F["bytes"] + 0 >= 1000000; on = F["server"] == "cache"
+    row(8, "engine cache " sizearg(F["size"], F["bytes"]) " " F["kind"] ": " (on ? "hit" : "repeat, cache off") " vs cold scan",
+        F["hit_median_ms"] " ms", F["cold_median_ms"] " ms", sprintf("%.1fx", F["ratio"]),
+        on && big ? ">= 20x" : "", on && big ? (F["ratio"] + 0 >= 20 ? "yes" : "NO") : "")
+  }
   END {
     if (logcase != "") {
       row(7, logcase ": --help (start-up floor)", help " ms", "-", "-", "", "")
@@ -202,27 +240,30 @@ awk -F'\t' '
     }
     split("case|imapav|peer|ratio|target|met", H, "|")
     for (k = 1; k <= 6; k++) W[k] = length(H[k])
-    for (g = 1; g <= 7; g++) for (n = 1; n <= G[g]; n++) {
+    for (g = 1; g <= 8; g++) for (n = 1; n <= G[g]; n++) {
       split(CASE[g, n] "\t" A[g, n] "\t" P[g, n] "\t" RT[g, n] "\t" T[g, n] "\t" M[g, n], X, "\t")
       for (k = 1; k <= 6; k++) if (length(X[k]) > W[k]) W[k] = length(X[k])
     }
     fmt = "%-" W[1] "s  %" W[2] "s  %" W[3] "s  %-" W[4] "s  %-" W[5] "s  %s\n"
     printf fmt, H[1], H[2], H[3], H[4], H[5], H[6]
-    for (g = 1; g <= 7; g++) {
+    for (g = 1; g <= 8; g++) {
       if (G[g]) print ""
       for (n = 1; n <= G[g]; n++) printf fmt, CASE[g, n], A[g, n], P[g, n], RT[g, n], T[g, n], M[g, n]
     }
-    if (!G[1] && !G[3] && !G[6] && !G[7]) print "(no figures)"
+    if (!G[1] && !G[3] && !G[6] && !G[7] && !G[8]) print "(no figures)"
   }' "$SUMMARY"
 
 cat <<'EOF'
 
 ratio: the mean of per-round ratios imapav/peer, min-max over the rounds in brackets; higher is
-better everywhere ("time beyond the scan": direct time / (redirector time - icapd-alone time),
-per message, the issue's overhead figure). Figures are means over the rounds. The redirector
-rows with "tls" compare redirector-tls (TLS on both sides) with Dovecot's imaps. "met": the
-mean against the target. imapav-log rows: median wall ms of one query, process start-up
-included. tools/bench/README.md explains every figure.
+better, but for the engine's "cost" ratios ("time beyond the scan": direct time / (redirector
+time - icapd-alone time), per message, the issue's overhead figure). Figures are means over
+the rounds. The redirector rows with "tls" compare redirector-tls (TLS on both sides) with
+Dovecot's imaps. "met": the mean against the target. imapav-log rows: median wall ms of one
+query, process start-up included. engine rows: "cost" ratios say what a large signature
+database costs (synthetic/test database, reload/start-up, peak/before: lower is better);
+cache rows: median ms, cold/hit (higher is better).
+tools/bench/README.md explains every figure.
 EOF
 
 if ((FAILED)); then
