@@ -6,6 +6,10 @@
 #          clean); imapav-redirector sits in front of it and has imapav-icapd scan every
 #          download. Real clients (python imaplib, curl) fetch the mailbox through the
 #          redirector and, for comparison, straight from Dovecot.
+#  Part 3: a signature update without a restart. A new message carries a "threat" the
+#          signatures do not know yet: it passes; a new signature file and SIGHUP later it
+#          is replaced. The scan log shows repeated downloads answered from the verdict
+#          cache (cached = 1) until the update, and every message scanned again after it.
 # Then everything is stopped and the redirector's log and the scan log are printed.
 # Exits non-zero if anything is not as expected.
 set -euo pipefail
@@ -66,9 +70,11 @@ password=demo-password
 
 echo
 echo "== starting imapav-icapd on 127.0.0.1:$icap_port (test signatures: tests/data/signatures)"
+mkdir -p "$work/signatures"
+cp "$top"/tests/data/signatures/*.ndb "$work/signatures/"
 cat > "$work/icapd.conf" <<CONF
 icap.listen = 127.0.0.1:$icap_port
-scan.database_dir = $top/tests/data/signatures
+scan.database_dir = $work/signatures
 log.database = $work/events.sqlite
 policy.fail_mode = drop
 metrics.listen = 127.0.0.1:$icapd_metrics
@@ -146,6 +152,38 @@ python3 "$top/tools/demo/compare.py" "$work/direct" "$work/direct.json" "$work/p
   "$work/curl-2.eml" 2 2 || result=1
 
 echo
+echo "== part 3: a signature update while everything runs (no restart)"
+marker=IMAPAV-DEMO-NEW-CAMPAIGN
+sed 's/$/\r/' > "$work/new-threat.eml" <<MSG
+From: Mallory <mallory@example.com>
+To: Bob Example <bob@example.net>
+Subject: Your parcel is waiting
+Date: Sat, 28 Nov 2026 10:00:00 +0000
+Message-ID: <new-threat-0004@example.com>
+
+Click here: $marker
+MSG
+cp "$work/new-threat.eml" "$work/mail/bob/new/1700000004.M4P1.imapav-demo"
+chown "nobody:$(id -gn nobody)" "$work/mail/bob/new/1700000004.M4P1.imapav-demo"
+echo "   UID 4  new-threat.eml arrives; its marker is in no signature yet"
+fetch "$proxy_port" "$work/before"
+cmp -s "$work/before/4.eml" "$work/new-threat.eml" || { result=1; echo "   PROBLEM: UID 4 was changed before the update"; }
+echo "   python imaplib through the redirector: UID 4 arrives unchanged (the signatures miss it)"
+printf 'Imapav.Demo.NewCampaign:0:*:%s\n' "$(printf %s "$marker" | od -An -tx1 | tr -d ' \n')" > "$work/update.tmp"
+mv "$work/update.tmp" "$work/signatures/update.ndb"  # whole, at once: as freshclam does
+kill -HUP "${pids[0]}"
+echo "   new signature file installed, SIGHUP sent to imapav-icapd (pid ${pids[0]})"
+for _ in $(seq 100); do grep -q 'signatures reloaded\|signature reload FAILED' "$work/icapd.log" && break; sleep 0.1; done
+grep -E 'icapd.engine: signature' "$work/icapd.log" | sed -E 's/^[0-9-]+T([0-9:]+)\.[0-9]+Z /\1 /' | indent
+fetch "$proxy_port" "$work/after"
+if grep -q "$marker" "$work/after/4.eml" || ! grep -q 'Imapav.Demo.NewCampaign' "$work/after/4.eml"; then
+  result=1; echo "   PROBLEM: UID 4 was not replaced after the update"
+else
+  echo "   python imaplib through the redirector: UID 4 is now replaced by a notice naming Imapav.Demo.NewCampaign"
+fi
+cmp -s "$work/after/1.eml" "$work/clean.eml" || { result=1; echo "   PROBLEM: UID 1 changed after the update"; }
+
+echo
 echo "== what Prometheus scrapes (a selection of both daemons' /metrics)"
 scrape() {  # scrape PORT PATTERN: the samples of /metrics matching PATTERN
   curl -s --max-time 10 "http://127.0.0.1:$1/metrics" | grep -E "$2" | grep -v '^#' | indent
@@ -153,7 +191,7 @@ scrape() {  # scrape PORT PATTERN: the samples of /metrics matching PATTERN
 echo "   imapav-redirector, http://127.0.0.1:$redirector_metrics/metrics"
 scrape "$redirector_metrics" '^imapav_redirector_(messages_total|sessions_total|icap_up|icap_requests_total|unscanned_total)'
 echo "   imapav-icapd, http://127.0.0.1:$icapd_metrics/metrics"
-scrape "$icapd_metrics" '^imapav_icapd_(scans_total|actions_total|scan_duration_seconds_(sum|count)|signatures|event_log_written)'
+scrape "$icapd_metrics" '^imapav_icapd_(scans_total|actions_total|scan_duration_seconds_(sum|count)|signatures|event_log_written|signature_reloads_total|verdict_cache_lookups_total)'
 curl -s --max-time 10 "http://127.0.0.1:$redirector_metrics/metrics" | grep -q '^imapav_redirector_messages_total{outcome="replaced"} [1-9]' \
   || { result=1; echo "   PROBLEM: the redirector's metrics do not count the replaced message"; }
 
@@ -174,7 +212,7 @@ echo
 echo "== the scan log (events.sqlite, table scan_events)"
 sqlite3 -header -column "$work/events.sqlite" \
   "SELECT id, substr(time_iso, 12, 12) AS time, client_ip, user, imap_url, subject, size, verdict,
-          threats, action, round(scan_time_us / 1000.0, 1) AS scan_ms
+          threats, action, round(scan_time_us / 1000.0, 1) AS scan_ms, signature_version, cached
    FROM scan_events ORDER BY id" | sed 's/^/   /'
 
 echo
@@ -187,4 +225,5 @@ if [ "$result" -ne 0 ]; then
   echo "== demo FAILED: see the PROBLEM lines above"
   exit 1
 fi
-echo "== demo OK: clean mail passed unchanged, the infected message was replaced by a notice"
+echo "== demo OK: clean mail passed unchanged, the infected message was replaced by a notice,"
+echo "   and a signature update took effect without a restart"
