@@ -239,6 +239,11 @@ void IcapdFixture::kill() {
   process_.reset();
 }
 
+void IcapdFixture::reload() {
+  BOOST_REQUIRE(process_);
+  BOOST_REQUIRE(::kill(process_->pid(), SIGHUP) == 0);
+}
+
 std::string IcapdFixture::log() const { return readFile(dir_.file("icapd.log")); }
 
 IcapResponse IcapdFixture::exchange(const RespmodRequest& r) {

@@ -73,6 +73,7 @@ class IcapdFixture {
   void start();
   int stop();  // SIGTERM; returns the exit status
   void kill();  // SIGKILL: a crash, nothing is finished
+  void reload();  // SIGHUP: load the signatures again
   std::uint16_t port() const { return port_; }
   const TempDir& dir() const { return dir_; }
   std::string log() const;
