@@ -109,6 +109,8 @@ while IFS= read -r list; do
 done < <(q "SELECT recipients FROM scan_events WHERE id >= $RECENT_ID AND instr(recipients, ',') ORDER BY id LIMIT 20")
 MESSAGE_ID=$(q "SELECT message_id FROM scan_events WHERE id >= $RECENT_ID ORDER BY id LIMIT 1")
 SHOW_ID=$(q "SELECT id FROM scan_events WHERE id >= (SELECT (min(id) + max(id)) / 2 FROM scan_events) ORDER BY id LIMIT 1")
+# The signatures of that middle row: a version long replaced, whose newest rows are far back.
+SIGNATURES=$(q "SELECT signature_version FROM scan_events WHERE id = $SHOW_ID")
 GATEWAY=10.0.0.3
 [[ $(q "SELECT count(*) FROM scan_events WHERE gateway = '$GATEWAY'") != 0 ]] ||
   GATEWAY=$(q "SELECT gateway FROM scan_events GROUP BY gateway ORDER BY count(*) DESC LIMIT 1")
@@ -116,11 +118,12 @@ GATEWAY=10.0.0.3
 log "imapav scan log query benchmark: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), sqlite $(sqlite3 --version | cut -d' ' -f1)"
 log "  $GEN_LINE"
 log "  $DB: $ROWS rows ($ROWS_1D in the last day), $FIRST .. $LAST, $(du -m "$DB" | cut -f1) MB"
-log "  user=$USER_ sender=$SENDER recipient=$RECIPIENT rare recipient=$RARE_RECIPIENT message-id=$MESSAGE_ID show=$SHOW_ID gateway=$GATEWAY"
+log "  user=$USER_ sender=$SENDER recipient=$RECIPIENT rare recipient=$RARE_RECIPIENT message-id=$MESSAGE_ID show=$SHOW_ID gateway=$GATEWAY signatures=$SIGNATURES"
 ((ROWS_1D > 0)) || log "  warning: no row in the last day, --since 1d queries find nothing (an old IMAPAV_BENCH_LOG_DB?)"
 
 # Sanity checks of the generated log (the figures the issue asks for); not a test.
 log "  verdicts: $(q "SELECT group_concat(verdict || ' ' || printf('%.2f%%', n * 100.0 / $ROWS), ', ') FROM (SELECT verdict, count(*) n FROM scan_events GROUP BY verdict ORDER BY n DESC)")"
+log "  answered from the verdict cache: $(q "SELECT printf('%.1f%%', sum(cached) * 100.0 / count(*)) FROM scan_events"), $(q "SELECT count(DISTINCT signature_version) FROM scan_events") signature versions"
 log "  distinct: $(q "SELECT count(DISTINCT user) || ' users, ' || count(DISTINCT sender) || ' senders, ' || count(DISTINCT mailbox) || ' mailboxes, ' || count(DISTINCT gateway) || ' gateways, ' || count(DISTINCT threats) || ' threat lists, ' || count(DISTINCT message_id) || ' Message-IDs' FROM scan_events")"
 
 if ((!LOG_BUILT)); then
@@ -165,6 +168,10 @@ add "events --error-class timeout --since 7d" 1 "SELECT * FROM scan_events WHERE
   events --error-class timeout --since 7d
 add "events --action pass-unscanned --since 1d" 1 "SELECT * FROM scan_events WHERE action = 'pass-unscanned' AND $S1D $NEWEST" \
   events --action pass-unscanned --since 1d
+add "events --cached yes --since 1d" 1 "SELECT * FROM scan_events WHERE cached = 1 AND $S1D $NEWEST" \
+  events --cached yes --since 1d
+add "events --signature-version V (old)" 1 "SELECT * FROM scan_events WHERE signature_version = $(sqlq "$SIGNATURES") $NEWEST" \
+  events --signature-version "$SIGNATURES"
 add "events --since 1d --format json" 1 "SELECT * FROM scan_events WHERE $S1D $NEWEST" events --since 1d --format json
 add "stats --since 1d" 1 "SELECT verdict, count(*) FROM scan_events WHERE $S1D GROUP BY verdict" stats --since 1d
 add "stats --since 1d --by hour" 1 "SELECT time_us / 3600000000, verdict, count(*) FROM scan_events WHERE $S1D GROUP BY 1, 2" \

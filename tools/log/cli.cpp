@@ -34,6 +34,8 @@ constexpr std::array kOptions = {
     OptionSpec{"mailbox", true, kFilterCommands},
     OptionSpec{"message-id", true, kFilterCommands},
     OptionSpec{"error-class", true, kFilterCommands},
+    OptionSpec{"cached", true, kFilterCommands},
+    OptionSpec{"signature-version", true, kFilterCommands},
     OptionSpec{"limit", true, bit(Command::kEvents)},
     OptionSpec{"format", true, kFormatCommands},
     OptionSpec{"by", true, bit(Command::kStats)},
@@ -117,6 +119,11 @@ std::optional<Error> apply(Options& o, const OptionSpec& spec, const std::string
     f.messageId = value;
   } else if (name == "error-class") {
     f.errorClass = value;
+  } else if (name == "cached") {
+    if (value != "yes" && value != "no") return bad("expected yes or no");
+    f.cached = value == "yes";
+  } else if (name == "signature-version") {
+    f.signatureVersion = value;
   } else if (name == "limit") {
     const auto n = parseInteger(value, 0, std::numeric_limits<std::int64_t>::max());
     if (!n) return bad("expected a number, 0 for all");
@@ -156,7 +163,8 @@ constexpr const char* kMainHelp =
     "Commands:\n"
     "  events   list scan events, newest first\n"
     "  show ID  one event, every field\n"
-    "  stats    counts by verdict, action, threat, recipient, gateway and time\n"
+    "  stats    counts by verdict, action, threat, recipient, gateway, signature\n"
+    "           version and time; the share answered from the verdict cache\n"
     "  follow   print new events as they are written, until SIGINT/SIGTERM\n"
     "  prune    delete events (and notifications) older than an age\n"
     "\n"
@@ -183,7 +191,10 @@ constexpr const char* kFilterHelp =
     "                              e.g. 'Eicar*'\n"
     "  --user U, --sender S, --gateway G, --mailbox M, --message-id ID, --error-class C\n"
     "                              exact match\n"
-    "  --recipient R               one of the recipients is R (ASCII case-insensitive)\n";
+    "  --recipient R               one of the recipients is R (ASCII case-insensitive)\n"
+    "  --cached yes|no             answered from the verdict cache (yes) or scanned (no)\n"
+    "  --signature-version V       answered with these signatures (exact; the versions\n"
+    "                              are listed by stats)\n";
 
 }  // namespace
 
@@ -194,7 +205,8 @@ std::string helpText(std::optional<Command> command) {
       return std::string(
                  "Usage: imapav-log [--db PATH] events [filters] [--limit N] "
                  "[--format table|json|csv]\n"
-                 "Scan events, newest first. --limit N (default 50, 0 = all).\n\n") +
+                 "Scan events, newest first. --limit N (default 50, 0 = all). In the table,\n"
+                 "CACHED is yes for an answer from the verdict cache (no scan).\n\n") +
              kFilterHelp;
     case Command::kShow:
       return "Usage: imapav-log [--db PATH] show ID [--format table|json|csv]\n"
@@ -202,13 +214,18 @@ std::string helpText(std::optional<Command> command) {
     case Command::kStats:
       return "Usage: imapav-log [--db PATH] stats [--since T] [--until T] [--by hour|day] "
              "[--top N] [--format table|json|csv]\n"
-             "Counts over the range (default: the last 24 hours): by verdict, by action, top\n"
-             "threats, top recipients of infected mail, passed unscanned by reason, per\n"
-             "gateway (total, infected, errors), per hour or day (default: hour for ranges\n"
-             "up to 2 days, else day). --top N (default 10) for threats and recipients.\n"
+             "Counts over the range (default: the last 24 hours): the total and how many were\n"
+             "answered from the verdict cache, by verdict, by action, top threats, top\n"
+             "recipients of infected mail, passed unscanned by reason, per gateway (total,\n"
+             "infected, errors), per signature version (total, cached, infected, errors, first\n"
+             "and last seen, in order of first seen: when a reload took effect), per hour or\n"
+             "day (default: hour for ranges up to 2 days, else day). --top N (default 10) for\n"
+             "threats and recipients.\n"
              "JSON: one object per line, {\"section\":..., \"key\":..., \"count\":...} (gateway\n"
-             "and time rows add \"infected\" and \"errors\"); the first is the range.\n"
-             "CSV: section,key,count,infected,errors.\n";
+             "and time rows add \"infected\" and \"errors\"; total adds \"cached\";\n"
+             "signature_version rows add all of these and \"first_seen\", \"last_seen\"); the\n"
+             "first is the range.\n"
+             "CSV: section,key,count,infected,errors,cached,first_seen,last_seen.\n";
     case Command::kFollow:
       return std::string(
                  "Usage: imapav-log [--db PATH] follow [filters] [--interval DURATION] "

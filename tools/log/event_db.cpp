@@ -31,16 +31,27 @@ void threatMatch(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
   sqlite3_result_int(ctx, match);
 }
 
-Value readColumn(sqlite3_stmt* stmt, int i) {
+// Into a Value of the previous row: its string keeps its capacity, so a pass over a day of
+// rows does not allocate a string for each text column of each row.
+void readColumn(sqlite3_stmt* stmt, int i, Value& out) {
   switch (sqlite3_column_type(stmt, i)) {
     case SQLITE_NULL:
-      return Value::null();
+      out.type = Value::Type::kNull;
+      out.integer = 0;
+      out.text.clear();
+      break;
     case SQLITE_INTEGER:
-      return Value::of(static_cast<std::int64_t>(sqlite3_column_int64(stmt, i)));
+      out.type = Value::Type::kInteger;
+      out.integer = static_cast<std::int64_t>(sqlite3_column_int64(stmt, i));
+      out.text.clear();
+      break;
     default: {
       const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, i));
       const auto bytes = static_cast<std::size_t>(sqlite3_column_bytes(stmt, i));
-      return Value::of(text == nullptr ? std::string() : std::string(text, bytes));
+      out.type = Value::Type::kText;
+      out.integer = 0;
+      if (text == nullptr) out.text.clear();
+      else out.text.assign(text, bytes);
     }
   }
 }
@@ -60,8 +71,11 @@ EventDb::EventDb(const std::string& path, Mode mode) : path_(path) {
     throw DbError("cannot open " + path + ": " + std::strerror(errno));
   }
   if (!S_ISREG(st.st_mode)) throw DbError("cannot open " + path + ": not a regular file");
-  // Never SQLITE_OPEN_CREATE: the tool must not leave an empty database behind.
-  const int flags = mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+  // Never SQLITE_OPEN_CREATE: the tool must not leave an empty database behind. NOMUTEX:
+  // one connection on one thread, so no lock around every sqlite3_column_* call (a tenth of
+  // the CPU time of stats).
+  const int flags =
+      (mode == Mode::kReadOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX;
   sqlite3* raw = nullptr;
   const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   db_.reset(raw);
@@ -132,13 +146,12 @@ EventDb::StmtPtr EventDb::prepare(const std::string& sql, const std::vector<SqlP
 void EventDb::forEach(const Query& q, const std::function<void(const Row&)>& onRow) {
   auto stmt = prepare(q.sql, q.params);
   const int columns = sqlite3_column_count(stmt.get());
-  Row row;
+  Row row(static_cast<std::size_t>(columns));
   for (;;) {
     const int rc = sqlite3_step(stmt.get());
     if (rc == SQLITE_DONE) break;
     if (rc != SQLITE_ROW) fail("query");
-    row.clear();
-    for (int i = 0; i < columns; ++i) row.push_back(readColumn(stmt.get(), i));
+    for (int i = 0; i < columns; ++i) readColumn(stmt.get(), i, row[static_cast<std::size_t>(i)]);
     onRow(row);
   }
 }
@@ -170,6 +183,17 @@ std::vector<std::string> EventDb::queryPlan(const Query& q) {
   forEach(Query{"EXPLAIN QUERY PLAN " + q.sql, q.params},
           [&lines](const Row& r) { lines.push_back(valueText(r.back())); });
   return lines;
+}
+
+StatsCounts countStats(EventDb& db, const StatsRange& r) {
+  CubeBuilder cube(r.bucket);
+  VersionCounter versions;
+  // verdict, action, error_class, gateway, time_us, signature_version, cached
+  db.forEach(statsCubeQuery(r), [&cube, &versions](const Row& row) {
+    versions.add(row[5].text, row[0].text, row[6].integer != 0, row[4].integer);
+    cube.add(row[0].text, row[1].text, row[2].text, row[3].text, row[4].integer);
+  });
+  return StatsCounts{cube.rows(), versions.rows()};
 }
 
 }  // namespace imapav::logtool

@@ -61,4 +61,11 @@ class EventDb {
   Schema schema_;
 };
 
+// The one pass of stats over a range (statsCubeQuery), counted.
+struct StatsCounts {
+  std::vector<CubeRow> cube;
+  std::vector<VersionCount> versions;
+};
+StatsCounts countStats(EventDb& db, const StatsRange& r);
+
 }  // namespace imapav::logtool

@@ -1,6 +1,7 @@
 #include "tools/log/format.hpp"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace imapav::logtool {
 
@@ -69,10 +70,10 @@ struct EventColumn {
 constexpr EventColumn kEventColumns[] = {
     {"ID", 0, true},           {"TIME (UTC)", 0, false}, {"GATEWAY", 15, false},
     {"USER", 24, false},       {"MAILBOX/UID", 24, false}, {"SENDER", 28, false},
-    {"SUBJECT", 32, false},    {"VERDICT", 0, false},    {"THREATS", 32, false},
-    {"ACTION", 0, false},      {"ERROR", 0, false}};
+    {"SUBJECT", 32, false},    {"VERDICT", 0, false},    {"CACHED", 0, false},
+    {"THREATS", 32, false},    {"ACTION", 0, false},     {"ERROR", 0, false}};
 // follow's fixed widths, same order.
-constexpr std::size_t kFollowWidths[] = {8, 20, 15, 20, 20, 24, 32, 8, 28, 14, 12};
+constexpr std::size_t kFollowWidths[] = {8, 20, 15, 20, 20, 24, 32, 8, 6, 28, 14, 12};
 
 std::size_t columnIndex(std::string_view name) {
   const auto& cols = eventColumns();
@@ -86,6 +87,134 @@ const Value& field(const Row& row, std::string_view name) {
 }
 
 std::string statsKey(const std::string& key) { return key.empty() ? "-" : key; }
+
+std::string numberOrEmpty(const std::optional<std::int64_t>& v) { return v ? std::to_string(*v) : std::string(); }
+std::string utcOrEmpty(const std::optional<std::int64_t>& us) { return us ? formatUtc(*us) : std::string(); }
+
+std::string statsJson(const StatsRange& range, const std::vector<StatsRow>& rows) {
+  std::string out = "{\"section\":\"range\",\"since\":" + jsonString(formatUtc(range.sinceUs)) +
+                    ",\"until\":" + jsonString(formatUtc(range.untilUs)) + "}\n";
+  for (const auto& r : rows) {
+    out += "{\"section\":" + jsonString(r.section) + ",\"key\":" + jsonString(r.key) +
+           ",\"count\":" + std::to_string(r.count);
+    if (r.cached) out += ",\"cached\":" + std::to_string(*r.cached);
+    if (r.infected) out += ",\"infected\":" + std::to_string(*r.infected);
+    if (r.errors) out += ",\"errors\":" + std::to_string(*r.errors);
+    if (r.firstUs) out += ",\"first_seen\":" + jsonString(formatUtc(*r.firstUs));
+    if (r.lastUs) out += ",\"last_seen\":" + jsonString(formatUtc(*r.lastUs));
+    out += "}\n";
+  }
+  return out;
+}
+
+std::string statsCsv(const StatsRange& range, const std::vector<StatsRow>& rows) {
+  // New columns go at the end, so readers of the first five keep working.
+  std::string out = csvRecord({"section", "key", "count", "infected", "errors", "cached", "first_seen", "last_seen"});
+  out += csvRecord({"range", formatUtc(range.sinceUs) + "/" + formatUtc(range.untilUs), "", "", "", "", "", ""});
+  for (const auto& r : rows) {
+    out += csvRecord({r.section, r.key, std::to_string(r.count), numberOrEmpty(r.infected), numberOrEmpty(r.errors),
+                      numberOrEmpty(r.cached), utcOrEmpty(r.firstUs), utcOrEmpty(r.lastUs)});
+  }
+  return out;
+}
+
+// The rows of one section as an indented table, with the columns its rows carry.
+std::string statsSection(const char* keyHeader, const std::vector<const StatsRow*>& rows) {
+  bool hasCached = false, split = false, seen = false;
+  for (const StatsRow* r : rows) {
+    hasCached = hasCached || r->cached.has_value();
+    split = split || r->infected.has_value();
+    seen = seen || r->firstUs.has_value();
+  }
+  std::vector<std::string> headers = {keyHeader, "COUNT"};
+  std::vector<bool> right = {false, true};
+  const auto column = [&](const char* header, bool isNumber) {
+    headers.emplace_back(header);
+    right.push_back(isNumber);
+  };
+  if (hasCached) column("CACHED", true);
+  if (split) {
+    column("INFECTED", true);
+    column("ERRORS", true);
+  }
+  if (seen) {
+    column("FIRST SEEN", false);
+    column("LAST SEEN", false);
+  }
+  std::vector<std::vector<std::string>> cells;
+  for (const StatsRow* r : rows) {
+    std::vector<std::string> c = {terminalText(statsKey(r->key)), std::to_string(r->count)};
+    if (hasCached) c.push_back(std::to_string(r->cached.value_or(0)));
+    if (split) {
+      c.push_back(std::to_string(r->infected.value_or(0)));
+      c.push_back(std::to_string(r->errors.value_or(0)));
+    }
+    if (seen) {
+      c.push_back(utcOrEmpty(r->firstUs));
+      c.push_back(utcOrEmpty(r->lastUs));
+    }
+    cells.push_back(std::move(c));
+  }
+  const std::string table = renderTable(headers, cells, right);
+  std::string out;
+  std::size_t start = 0;
+  while (start < table.size()) {
+    const auto end = table.find('\n', start);
+    out += "  " + table.substr(start, end - start + 1);
+    start = end + 1;
+  }
+  return out;
+}
+
+// One titled block per section, in the order summarize() produced them.
+std::string statsTable(const StatsRange& range, const std::vector<StatsRow>& rows) {
+  struct Title {
+    const char* section;
+    const char* title;
+    const char* keyHeader;
+  };
+  static constexpr Title kTitles[] = {
+      {"verdict", "By verdict", "VERDICT"},
+      {"action", "By action", "ACTION"},
+      {"threat", "Top threats", "THREAT"},
+      {"recipient", "Top recipients of infected mail", "RECIPIENT"},
+      {"unscanned", "Passed unscanned, by reason", "ERROR CLASS"},
+      {"gateway", "By gateway", "GATEWAY"},
+      {"signature_version", "By signature version", "SIGNATURE VERSION"},
+      {"hour", "By hour (UTC)", "HOUR"},
+      {"day", "By day (UTC)", "DAY"}};
+  std::int64_t total = 0;
+  std::optional<std::int64_t> cached;
+  for (const auto& r : rows) {
+    if (r.section == "total") {
+      total = r.count;
+      cached = r.cached;
+    }
+  }
+  std::string out = "Scan events " + formatUtc(range.sinceUs) + " .. " + formatUtc(range.untilUs) + ": " +
+                    std::to_string(total) + "\n";
+  if (cached) {
+    out += "Answered from the verdict cache: " + std::to_string(*cached);
+    if (total > 0) {
+      char share[32];
+      std::snprintf(share, sizeof share, " (%.1f%%)", 100.0 * static_cast<double>(*cached) / static_cast<double>(total));
+      out += share;
+    }
+    out += "\n";
+  }
+  for (const auto& t : kTitles) {
+    std::vector<const StatsRow*> section;
+    for (const auto& r : rows) {
+      if (r.section == t.section) section.push_back(&r);
+    }
+    if (section.empty() && (t.section == std::string_view("hour") || t.section == std::string_view("day"))) {
+      continue;  // only the --by one is there
+    }
+    out += "\n" + std::string(t.title) + "\n";
+    out += section.empty() ? std::string("  (none)\n") : statsSection(t.keyHeader, section);
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -273,9 +402,13 @@ std::vector<std::string> eventTableCells(const Row& row) {
   const Value& time = field(row, "time_us");
   std::string mailbox = text("mailbox");
   if (field(row, "uid").type != Value::Type::kNull) mailbox += "/" + text("uid");
+  // "yes" or "-": an answer from the verdict cache stands out in a column of scans.
+  const Value& cached = field(row, "cached");
+  const bool hit = cached.type == Value::Type::kInteger && cached.integer != 0;
   const std::string raw[] = {text("id"),     time.type == Value::Type::kInteger ? formatUtc(time.integer) : "",
                              text("gateway"), text("user"), mailbox, text("sender"), text("subject"),
-                             text("verdict"), text("threats"), text("action"), text("error_class")};
+                             text("verdict"), hit ? "yes" : "", text("threats"), text("action"),
+                             text("error_class")};
   std::vector<std::string> cells;
   for (std::size_t i = 0; i < std::size(raw); ++i) {
     const std::size_t max = kEventColumns[i].maxWidth;
@@ -340,86 +473,12 @@ std::string renderEvents(const std::vector<Row>& rows, Format format, bool heade
 
 std::string renderStats(const StatsRange& range, const std::vector<StatsRow>& rows,
                         Format format) {
-  std::string out;
-  if (format == Format::kJson) {
-    out += "{\"section\":\"range\",\"since\":" + jsonString(formatUtc(range.sinceUs)) +
-           ",\"until\":" + jsonString(formatUtc(range.untilUs)) + "}\n";
-    for (const auto& r : rows) {
-      out += "{\"section\":" + jsonString(r.section) + ",\"key\":" + jsonString(r.key) +
-             ",\"count\":" + std::to_string(r.count);
-      if (r.infected) out += ",\"infected\":" + std::to_string(*r.infected);
-      if (r.errors) out += ",\"errors\":" + std::to_string(*r.errors);
-      out += "}\n";
-    }
-    return out;
+  switch (format) {
+    case Format::kJson: return statsJson(range, rows);
+    case Format::kCsv: return statsCsv(range, rows);
+    case Format::kTable: return statsTable(range, rows);
   }
-  if (format == Format::kCsv) {
-    out += csvRecord({"section", "key", "count", "infected", "errors"});
-    out += csvRecord({"range", formatUtc(range.sinceUs) + "/" + formatUtc(range.untilUs), "", "", ""});
-    for (const auto& r : rows) {
-      out += csvRecord({r.section, r.key, std::to_string(r.count),
-                        r.infected ? std::to_string(*r.infected) : "",
-                        r.errors ? std::to_string(*r.errors) : ""});
-    }
-    return out;
-  }
-  // Table: one titled block per section, in the order summarize() produced them.
-  struct Title {
-    const char* section;
-    const char* title;
-    const char* keyHeader;
-  };
-  static constexpr Title kTitles[] = {
-      {"verdict", "By verdict", "VERDICT"},
-      {"action", "By action", "ACTION"},
-      {"threat", "Top threats", "THREAT"},
-      {"recipient", "Top recipients of infected mail", "RECIPIENT"},
-      {"unscanned", "Passed unscanned, by reason", "ERROR CLASS"},
-      {"gateway", "By gateway", "GATEWAY"},
-      {"hour", "By hour (UTC)", "HOUR"},
-      {"day", "By day (UTC)", "DAY"}};
-  std::int64_t total = 0;
-  for (const auto& r : rows) {
-    if (r.section == "total") total = r.count;
-  }
-  out += "Scan events " + formatUtc(range.sinceUs) + " .. " + formatUtc(range.untilUs) + ": " +
-         std::to_string(total) + "\n";
-  for (const auto& t : kTitles) {
-    std::vector<std::vector<std::string>> cells;
-    bool split = false;
-    for (const auto& r : rows) {
-      if (r.section != t.section) continue;
-      std::vector<std::string> c = {terminalText(statsKey(r.key)), std::to_string(r.count)};
-      if (r.infected) {
-        split = true;
-        c.push_back(std::to_string(*r.infected));
-        c.push_back(std::to_string(r.errors.value_or(0)));
-      }
-      cells.push_back(std::move(c));
-    }
-    if (cells.empty() && (t.section == std::string_view("hour") || t.section == std::string_view("day"))) {
-      continue;  // only the --by one is there
-    }
-    out += "\n" + std::string(t.title) + "\n";
-    if (cells.empty()) {
-      out += "  (none)\n";
-      continue;
-    }
-    std::vector<std::string> headers = {t.keyHeader, "COUNT"};
-    if (split) {
-      headers.emplace_back("INFECTED");
-      headers.emplace_back("ERRORS");
-    }
-    const std::string table = renderTable(headers, cells, {false, true, true, true});
-    // Indented under the title.
-    std::size_t start = 0;
-    while (start < table.size()) {
-      const auto end = table.find('\n', start);
-      out += "  " + table.substr(start, end - start + 1);
-      start = end + 1;
-    }
-  }
-  return out;
+  return {};
 }
 
 }  // namespace imapav::logtool

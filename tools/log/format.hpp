@@ -55,7 +55,7 @@ std::string renderTable(const std::vector<std::string>& headers,
 const std::vector<std::string>& eventTableHeaders();
 std::vector<std::string> eventTableCells(const Row& row);
 std::string renderEventsTable(const std::vector<Row>& rows);
-// The same from eventTableCells() of each row (11 strings a row rather than 26 values).
+// The same from eventTableCells() of each row (12 strings a row rather than 26 values).
 std::string renderEventCells(const std::vector<std::vector<std::string>>& cells);
 // follow cannot wait for the widest cell: fixed widths, cells cut to fit.
 std::string renderFixedRow(const std::vector<std::string>& cells);
@@ -67,7 +67,7 @@ std::string renderRecord(const Row& row);
 std::string renderEvents(const std::vector<Row>& rows, Format format, bool header = true);
 
 // stats: table as titled sections; JSON as one object per row with a "section" key;
-// CSV as section,key,count,infected,errors.
+// CSV as section,key,count,infected,errors,cached,first_seen,last_seen.
 std::string renderStats(const StatsRange& range, const std::vector<StatsRow>& rows,
                         Format format);
 

@@ -81,7 +81,7 @@ void sortByCount(std::vector<StatsRow>& rows) {
 
 std::vector<StatsRow> rowsOf(const std::string& section, const std::map<std::string, std::int64_t>& m) {
   std::vector<StatsRow> rows;
-  for (const auto& [key, count] : m) rows.push_back(StatsRow{section, key, count, {}, {}});
+  for (const auto& [key, count] : m) rows.emplace_back(section, key, count);
   sortByCount(rows);
   return rows;
 }
@@ -331,6 +331,11 @@ Query whereClause(const Filters& f, std::int64_t nowUs, const Schema& schema) {
   equal("mailbox", f.mailbox);
   equal("message_id", f.messageId);
   equal("error_class", f.errorClass);
+  if (f.cached) {
+    // A constant, not a parameter: SQLite picks a partial index only for a term it can read.
+    conds.emplace_back(*f.cached ? "cached = 1" : "cached = 0");
+  }
+  equal("signature_version", f.signatureVersion);
   for (std::size_t i = 0; i < conds.size(); ++i) q.sql += (i == 0 ? " WHERE " : " AND ") + conds[i];
   return q;
 }
@@ -378,8 +383,8 @@ std::vector<std::string_view> splitList(std::string_view list) {
 
 Query statsCubeQuery(const StatsRange& r) {
   return Query{
-      "SELECT verdict, action, error_class, gateway, time_us"
-      " FROM scan_events WHERE time_us >= ? AND time_us < ?",
+      "SELECT verdict, action, error_class, gateway, time_us, signature_version, cached"
+      " FROM scan_events WHERE time_us >= ? AND time_us < ? ORDER BY time_us",
       {r.sinceUs, r.untilUs}};
 }
 
@@ -398,6 +403,35 @@ std::vector<CubeRow> CubeBuilder::rows() const {
   return out;
 }
 
+void VersionCounter::add(std::string_view version, std::string_view verdict, bool cached,
+                         std::int64_t timeUs) {
+  if (current_ == nullptr || current_->version != version) {
+    auto it = versions_.find(version);
+    if (it == versions_.end()) {
+      const VersionCount first{std::string(version), 0, 0, 0, 0, timeUs, timeUs};
+      it = versions_.emplace(first.version, first).first;
+    }
+    current_ = &it->second;
+  }
+  VersionCount& v = *current_;
+  ++v.count;
+  v.cached += cached ? 1 : 0;
+  v.infected += verdict == "infected" ? 1 : 0;
+  v.errors += verdict == "error" ? 1 : 0;
+  v.firstUs = std::min(v.firstUs, timeUs);
+  v.lastUs = std::max(v.lastUs, timeUs);
+}
+
+std::vector<VersionCount> VersionCounter::rows() const {
+  std::vector<VersionCount> out;
+  out.reserve(versions_.size());
+  for (const auto& [version, v] : versions_) out.push_back(v);
+  std::sort(out.begin(), out.end(), [](const VersionCount& a, const VersionCount& b) {
+    return a.firstUs != b.firstUs ? a.firstUs < b.firstUs : a.version < b.version;
+  });
+  return out;
+}
+
 Query statsThreatsQuery(const StatsRange& r) {
   return Query{
       "SELECT threats, count(*) FROM scan_events"
@@ -413,6 +447,7 @@ Query statsRecipientsQuery(const StatsRange& r) {
 }
 
 std::vector<StatsRow> summarize(const StatsRange& r, const std::vector<CubeRow>& cube,
+                                const std::vector<VersionCount>& versions,
                                 const std::vector<ListCount>& threats,
                                 const std::vector<ListCount>& recipients) {
   std::int64_t total = 0;
@@ -436,8 +471,12 @@ std::vector<StatsRow> summarize(const StatsRange& r, const std::vector<CubeRow>&
     }
   }
 
+  std::int64_t cached = 0;
+  for (const auto& v : versions) cached += v.cached;
+
   std::vector<StatsRow> out;
-  out.push_back(StatsRow{"total", "", total, {}, {}});
+  out.emplace_back("total", "", total);
+  out.back().cached = cached;
   const auto append = [&out](std::vector<StatsRow> rows) {
     out.insert(out.end(), rows.begin(), rows.end());
   };
@@ -448,9 +487,15 @@ std::vector<StatsRow> summarize(const StatsRange& r, const std::vector<CubeRow>&
   append(rowsOf("unscanned", unscanned));
 
   std::vector<StatsRow> perGateway;
-  for (const auto& [key, s] : gateways) perGateway.push_back(StatsRow{"gateway", key, s.count, s.infected, s.errors});
+  for (const auto& [key, s] : gateways) perGateway.emplace_back("gateway", key, s.count, s.infected, s.errors);
   sortByCount(perGateway);
   append(perGateway);
+  for (const auto& v : versions) {
+    StatsRow& row = out.emplace_back("signature_version", v.version, v.count, v.infected, v.errors);
+    row.cached = v.cached;
+    row.firstUs = v.firstUs;
+    row.lastUs = v.lastUs;
+  }
 
   const std::int64_t width = bucketUs(r.bucket);
   const std::string section = r.bucket == Bucket::kHour ? "hour" : "day";
@@ -460,11 +505,11 @@ std::vector<StatsRow> summarize(const StatsRange& r, const std::vector<CubeRow>&
     for (std::int64_t b = first; b <= last; ++b) {
       const auto it = buckets.find(b);
       const Split s = it == buckets.end() ? Split{} : it->second;
-      out.push_back(StatsRow{section, formatUtc(b * width), s.count, s.infected, s.errors});
+      out.emplace_back(section, formatUtc(b * width), s.count, s.infected, s.errors);
     }
   } else {
     for (const auto& [b, s] : buckets) {
-      out.push_back(StatsRow{section, formatUtc(b * width), s.count, s.infected, s.errors});
+      out.emplace_back(section, formatUtc(b * width), s.count, s.infected, s.errors);
     }
   }
   return out;

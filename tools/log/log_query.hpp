@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -67,6 +68,8 @@ struct Filters {
   std::optional<std::string> mailbox;
   std::optional<std::string> messageId;
   std::optional<std::string> errorClass;
+  std::optional<bool> cached;  // answered from the verdict cache (cached = 1) or scanned
+  std::optional<std::string> signatureVersion;
 };
 
 using SqlParam = std::variant<std::int64_t, std::string>;
@@ -118,8 +121,10 @@ struct StatsRange {
   std::int64_t top = 10;
 };
 
-// One pass over the range: (verdict, action, error_class, gateway, time_us) of each row,
-// counted by CubeBuilder. Counting in C++ beats SQLite's GROUP BY sorter by about 3x here.
+// One pass over the range: (verdict, action, error_class, gateway, time_us,
+// signature_version, cached) of each row, in time order; the first five counted by
+// CubeBuilder, verdict, time and the last two by VersionCounter. Counting in C++ beats
+// SQLite's GROUP BY sorter by about 3x here.
 Query statsCubeQuery(const StatsRange& r);
 // (threats, count) for rows with a threat; (recipients, count) for infected rows.
 Query statsThreatsQuery(const StatsRange& r);
@@ -147,18 +152,57 @@ class CubeBuilder {
   std::map<Key, std::int64_t> counts_;
 };
 
+// One signature version's rows: when it first and last answered shows when a reload
+// took effect (and a rollback, as two versions whose times overlap).
+struct VersionCount {
+  std::string version;
+  std::int64_t count = 0;
+  std::int64_t cached = 0;
+  std::int64_t infected = 0;
+  std::int64_t errors = 0;
+  std::int64_t firstUs = 0;
+  std::int64_t lastUs = 0;
+  bool operator==(const VersionCount&) const = default;
+};
+// Counts rows per signature version. Rows come in time order, so a version arrives in long
+// runs: the current one is found without a lookup.
+class VersionCounter {
+ public:
+  VersionCounter() = default;
+  VersionCounter(const VersionCounter&) = delete;  // current_ points into versions_
+  VersionCounter& operator=(const VersionCounter&) = delete;
+
+  void add(std::string_view version, std::string_view verdict, bool cached, std::int64_t timeUs);
+  // Ordered by first seen, then version.
+  std::vector<VersionCount> rows() const;
+
+ private:
+  std::map<std::string, VersionCount, std::less<>> versions_;
+  VersionCount* current_ = nullptr;  // map nodes stay put
+};
+
 struct ListCount {
   std::string list;  // comma-separated, as stored
   std::int64_t count = 0;
 };
 
-// One line of the report. infected/errors only in the gateway and time sections.
+// One line of the report. infected/errors only in the gateway, signature_version and time
+// sections; cached in total and signature_version; first/last seen in signature_version.
 struct StatsRow {
-  std::string section;  // "total", "verdict", "action", "threat", "recipient", "unscanned", "gateway", "hour"/"day"
+  StatsRow() = default;
+  StatsRow(std::string sectionName, std::string keyText, std::int64_t n,
+           std::optional<std::int64_t> infectedRows = {}, std::optional<std::int64_t> errorRows = {})
+      : section(std::move(sectionName)), key(std::move(keyText)), count(n), infected(infectedRows), errors(errorRows) {}
+
+  std::string section;  // "total", "verdict", "action", "threat", "recipient", "unscanned",
+                        // "gateway", "signature_version", "hour"/"day"
   std::string key;
   std::int64_t count = 0;
   std::optional<std::int64_t> infected;
   std::optional<std::int64_t> errors;
+  std::optional<std::int64_t> cached;
+  std::optional<std::int64_t> firstUs;
+  std::optional<std::int64_t> lastUs;
   bool operator==(const StatsRow&) const = default;
 };
 
@@ -166,6 +210,7 @@ struct StatsRow {
 // unless that would be more than kMaxBuckets (then only the non-empty ones).
 inline constexpr std::int64_t kMaxBuckets = 10000;
 std::vector<StatsRow> summarize(const StatsRange& r, const std::vector<CubeRow>& cube,
+                                const std::vector<VersionCount>& versions,
                                 const std::vector<ListCount>& threats,
                                 const std::vector<ListCount>& recipients);
 

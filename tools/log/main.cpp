@@ -96,17 +96,14 @@ int runStats(EventDb& db, const Options& o) {
   r.bucket = o.by.value_or(r.untilUs - r.sinceUs <= 2 * 86400 * kUsPerSecond ? Bucket::kHour
                                                                               : Bucket::kDay);
   r.top = o.top;
-  CubeBuilder cube(r.bucket);
-  db.forEach(statsCubeQuery(r), [&cube](const Row& row) {
-    cube.add(valueText(row[0]), valueText(row[1]), valueText(row[2]), valueText(row[3]),
-             row[4].integer);
-  });
+  const StatsCounts counts = countStats(db, r);
   const auto lists = [&db](const Query& q) {
     std::vector<ListCount> out;
     db.forEach(q, [&out](const Row& row) { out.push_back(ListCount{valueText(row[0]), row[1].integer}); });
     return out;
   };
-  const auto rows = summarize(r, cube.rows(), lists(statsThreatsQuery(r)), lists(statsRecipientsQuery(r)));
+  const auto rows = summarize(r, counts.cube, counts.versions, lists(statsThreatsQuery(r)),
+                              lists(statsRecipientsQuery(r)));
   write(renderStats(r, rows, o.format.value_or(Format::kTable)));
   return 0;
 }

@@ -369,6 +369,7 @@ struct PendingFetch {
   std::int64_t dueUs;
   std::size_t user;
   std::shared_ptr<const Message> message;
+  std::int64_t firstScanUs;  // when the first recipient's fetch scanned it
   bool operator>(const PendingFetch& o) const { return dueUs > o.dueUs; }
 };
 
@@ -408,14 +409,14 @@ class Generator {
     if (!pending_.empty() && pending_.top().dueUs <= timeUs) {
       PendingFetch f = pending_.top();
       pending_.pop();
-      return scan(*f.message, f.user, timeUs);
+      return scan(*f.message, f.user, timeUs, f.firstScanUs);
     }
     auto message = std::make_shared<Message>();
     std::vector<std::size_t> fetchers;
     newMessage(*message, fetchers);
     for (std::size_t i = 1; i < fetchers.size(); ++i) {
       const auto delay = static_cast<std::int64_t>(rng_.exponential(40.0 * 60 * kUsPerSecond));
-      pending_.push({timeUs + delay, fetchers[i], message});
+      pending_.push({timeUs + delay, fetchers[i], message, timeUs});
     }
     return scan(*message, fetchers[0], timeUs);
   }
@@ -465,7 +466,9 @@ class Generator {
     m.sha256 = hex(rng_, 64);
   }
 
-  ScanEvent scan(const Message& m, std::size_t userIndex, std::int64_t timeUs) {
+  // firstScanUs: set for a later recipient's fetch of a message scanned then.
+  ScanEvent scan(const Message& m, std::size_t userIndex, std::int64_t timeUs,
+                 std::optional<std::int64_t> firstScanUs = std::nullopt) {
     const User& u = world_.user(userIndex);
     ScanEvent e;
     e.timeUs = timeUs;
@@ -512,6 +515,16 @@ class Generator {
     char fingerprint[17];
     std::snprintf(fingerprint, sizeof fingerprint, "%016llx", static_cast<unsigned long long>(splitMix(dayKey)));
     e.signatureVersion = std::to_string(27400 + day) + "-" + std::string(fingerprint, 12);
+    // imapav-icapd's verdict cache (keyed by SHA-256 and signature version) answers a later
+    // fetch while the signatures are the same day's, unless the first answer was a transient
+    // error (timeout, overloaded), which it does not keep. No random draw here: a seed gives
+    // the same rows as before the generator knew about the cache, apart from these two fields.
+    const bool transient = m.error != nullptr && (m.error->errorClass == "timeout" || m.error->errorClass == "overloaded");
+    if (firstScanUs && !transient &&
+        (*firstScanUs - startUs_) / (kSecondsPerDay * kUsPerSecond) == day) {
+      e.cached = true;
+      e.scanTimeUs = 40;  // a lookup, no scan
+    }
     return e;
   }
 

@@ -9,7 +9,9 @@
 #include <boost/test/unit_test.hpp>
 
 #include "tests/support/text_sql.hpp"
+#include <algorithm>
 #include <filesystem>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -94,6 +96,56 @@ struct ServerLog {
 
 const ServerLog& serverLog() {
   static const ServerLog log;
+  return log;
+}
+
+// A log across a signature reload, written by one real server with the verdict cache on:
+//   1 "Hello", scanned with the first signatures    4 the marked message: the new ones find it
+//   2 "Hello" again, answered from the cache        5 the marked message again, from the cache
+//   3 the marked message: the first ones miss it    6 "Hello", scanned again (new signatures, so
+//                                                     the cache has no answer for it)
+struct ReloadLog {
+  TempDir dir;
+  std::string db = dir.file("events.sqlite");
+  std::string oldVersion;
+  std::string newVersion;
+
+  ReloadLog() {
+    IcapdFixture f(Settings{{"log.database", db}, {"scan.reload_check", "1s"}});
+    RespmodRequest hello;
+    hello.message = cleanMessage("Hello");
+    RespmodRequest marked;
+    marked.message = cleanMessage("Quarterly figures IMAPAV-LOG-RELOAD-MARKER");
+    BOOST_REQUIRE(f.exchange(hello).head.status == 204);
+    BOOST_REQUIRE(f.exchange(hello).header("X-Imapav-Cache") != nullptr);
+    BOOST_REQUIRE(f.exchange(marked).head.status == 204);
+    // Renamed into place: the server never reads half a file. The hex is the marker.
+    const std::string tmp = f.dir().file("reload.ndb.tmp");
+    writeFile(tmp, "Imapav.Log.Reload:0:*:494d415041562d4c4f472d52454c4f41442d4d41524b4552\n");
+    std::filesystem::rename(tmp, f.signatureDir() + "/reload.ndb");
+    for (int i = 0; i < 300 && !contains(f.log(), "signatures reloaded"); ++i) std::this_thread::sleep_for(100ms);
+    BOOST_REQUIRE_MESSAGE(contains(f.log(), "signatures reloaded"), f.log());
+    BOOST_REQUIRE(f.exchange(marked).head.status == 200);
+    BOOST_REQUIRE(f.exchange(marked).header("X-Imapav-Cache") != nullptr);
+    BOOST_REQUIRE(f.exchange(hello).header("X-Imapav-Cache") == nullptr);
+    const int rc = f.stop();
+    BOOST_REQUIRE_MESSAGE(rc == 0, "imapav-icapd exit " << rc << ", its log:\n" << f.log());
+    BOOST_REQUIRE(sqlText(db, "SELECT group_concat(cached, '') FROM (SELECT cached FROM scan_events ORDER BY id)") == "010010");
+    oldVersion = sqlText(db, "SELECT signature_version FROM scan_events WHERE id = 1");
+    newVersion = sqlText(db, "SELECT signature_version FROM scan_events WHERE id = 6");
+    BOOST_REQUIRE(!oldVersion.empty());
+    BOOST_REQUIRE(oldVersion != newVersion);
+  }
+
+  // A row's time as the tool prints it.
+  std::string seen(int id) const {
+    return sqlText(db, "SELECT strftime('%Y-%m-%dT%H:%M:%SZ', time_us / 1000000, 'unixepoch') FROM scan_events"
+                       " WHERE id = " + std::to_string(id));
+  }
+};
+
+const ReloadLog& reloadLog() {
+  static const ReloadLog log;
   return log;
 }
 
@@ -253,11 +305,12 @@ BOOST_AUTO_TEST_CASE(stats_sections) {
   BOOST_TEST_REQUIRE(r.exitCode == 0, r.output);
   BOOST_TEST(contains(r.output, ": 5\n"));
   for (const char* title : {"By verdict", "By action", "Top threats", "Top recipients of infected mail",
-                            "Passed unscanned, by reason", "By gateway", "By hour (UTC)"}) {
+                            "Passed unscanned, by reason", "By gateway", "By signature version", "By hour (UTC)"}) {
     BOOST_TEST_INFO(title);
     BOOST_TEST(contains(r.output, "\n" + std::string(title) + "\n"));
   }
   BOOST_TEST(contains(r.output, "127.0.0.1      5         1       2"));
+  BOOST_TEST(contains(r.output, ": 5\nAnswered from the verdict cache: 0 (0.0%)\n"));  // two servers, no repeats
 
   r = logCmd({"stats", "--format", "json", "--by", "day"});
   BOOST_TEST_REQUIRE(r.exitCode == 0, r.output);
@@ -272,14 +325,101 @@ BOOST_AUTO_TEST_CASE(stats_sections) {
 
   r = logCmd({"stats", "--format", "csv", "--top", "1"});
   BOOST_TEST_REQUIRE(r.exitCode == 0, r.output);
-  BOOST_TEST(lines(r.output)[0] == "section,key,count,infected,errors");
-  BOOST_TEST(contains(r.output, "\nverdict,infected,1,,\n"));
-  BOOST_TEST(contains(r.output, "\nunscanned,too_large,1,,\n"));
+  BOOST_TEST(lines(r.output)[0] == "section,key,count,infected,errors,cached,first_seen,last_seen");
+  BOOST_TEST(contains(r.output, "\ntotal,,5,,,0,,\n"));
+  BOOST_TEST(contains(r.output, "\nverdict,infected,1,,,,,\n"));
+  BOOST_TEST(contains(r.output, "\nunscanned,too_large,1,,,,,\n"));
 
   // A range without events: zero counts, exit 0.
   r = logCmd({"stats", "--since", "2000-01-01", "--until", "2000-01-02"});
   BOOST_TEST(r.exitCode == 0);
   BOOST_TEST(contains(r.output, ": 0\n"));
+}
+
+BOOST_AUTO_TEST_CASE(stats_by_signature_version_across_a_reload) {
+  const ReloadLog& log = reloadLog();
+  auto r = logCmd({"stats"}, log.db);
+  BOOST_TEST_REQUIRE(r.exitCode == 0, r.output);
+  BOOST_TEST(contains(r.output, ": 6\nAnswered from the verdict cache: 2 (33.3%)\n\nBy verdict\n"), r.output);
+  // In order of first seen: the new signatures answered from row 4 on.
+  const std::size_t width = std::max<std::size_t>(17, std::max(log.oldVersion.size(), log.newVersion.size()));
+  const auto key = [width](const std::string& k) { return "  " + k + std::string(width - k.size(), ' '); };
+  BOOST_TEST(contains(r.output, "\nBy gateway\n"));
+  BOOST_TEST(contains(r.output,
+                      "\nBy signature version\n" + key("SIGNATURE VERSION") +
+                          "  COUNT  CACHED  INFECTED  ERRORS  FIRST SEEN            LAST SEEN\n" +
+                          key(log.oldVersion) + "      3       1         0       0  " + log.seen(1) + "  " + log.seen(3) + "\n" +
+                          key(log.newVersion) + "      3       1         2       0  " + log.seen(4) + "  " + log.seen(6) + "\n" +
+                          "\nBy hour (UTC)\n"),
+             r.output);
+
+  r = logCmd({"stats", "--format", "json"}, log.db);
+  BOOST_TEST_REQUIRE(r.exitCode == 0, r.output);
+  BOOST_TEST(contains(r.output, "\n{\"section\":\"total\",\"key\":\"\",\"count\":6,\"cached\":2}\n"));
+  BOOST_TEST(contains(r.output, "\n{\"section\":\"signature_version\",\"key\":\"" + log.newVersion +
+                                    "\",\"count\":3,\"cached\":1,\"infected\":2,\"errors\":0,\"first_seen\":\"" +
+                                    log.seen(4) + "\",\"last_seen\":\"" + log.seen(6) + "\"}\n"),
+             r.output);
+  BOOST_TEST(pythonCheck("import json,sys\n"
+                         "rows=[json.loads(l) for l in sys.stdin]\n"
+                         "v=[r for r in rows if r['section']=='signature_version']\n"
+                         "print(len(v), sum(r['count'] for r in v), sum(r['cached'] for r in v), v[0]['first_seen'] < v[1]['first_seen'])\n",
+                         r.output) == "2 6 2 True\n");
+
+  r = logCmd({"stats", "--format", "csv"}, log.db);
+  BOOST_TEST_REQUIRE(r.exitCode == 0, r.output);
+  BOOST_TEST(contains(r.output, "\ntotal,,6,,,2,,\n"));
+  BOOST_TEST(contains(r.output, "\nsignature_version," + log.oldVersion + ",3,0,0,1," + log.seen(1) + "," + log.seen(3) + "\n"),
+             r.output);
+  BOOST_TEST(contains(r.output, "\nsignature_version," + log.newVersion + ",3,2,0,1," + log.seen(4) + "," + log.seen(6) + "\n"),
+             r.output);
+  BOOST_TEST(pythonCheck("import csv,sys\n"
+                         "rows=list(csv.reader(sys.stdin))\n"
+                         "print(sorted({len(r) for r in rows}))\n",
+                         r.output) == "[8]\n");
+
+  // A range with only the new signatures.
+  r = logCmd({"stats", "--since", sqlText(log.db, "SELECT time_iso FROM scan_events WHERE id = 4")}, log.db);
+  BOOST_TEST_REQUIRE(r.exitCode == 0, r.output);
+  BOOST_TEST(contains(r.output, ": 3\nAnswered from the verdict cache: 1 (33.3%)\n"), r.output);
+  BOOST_TEST(!contains(r.output, log.oldVersion));
+}
+
+BOOST_AUTO_TEST_CASE(events_by_cache_and_signature_version) {
+  const ReloadLog& log = reloadLog();
+  BOOST_TEST((eventIds({"--cached", "yes"}, log.db) == Ids{5, 2}));
+  BOOST_TEST((eventIds({"--cached", "no"}, log.db) == Ids{6, 4, 3, 1}));
+  BOOST_TEST((eventIds({"--signature-version", log.oldVersion}, log.db) == Ids{3, 2, 1}));
+  BOOST_TEST((eventIds({"--signature-version", log.newVersion, "--cached", "yes"}, log.db) == Ids{5}));
+  BOOST_TEST((eventIds({"--signature-version", log.newVersion, "--verdict", "infected"}, log.db) == Ids{5, 4}));
+  BOOST_TEST(eventIds({"--signature-version", log.oldVersion.substr(0, 3)}, log.db).empty());  // exact
+  BOOST_TEST(eventIds({"--cached", "yes"}).empty());  // the other log: no repeats
+  const auto bad = logCmd({"events", "--cached", "maybe"}, log.db);
+  BOOST_TEST(bad.exitCode == 2);
+  BOOST_TEST(contains(bad.output, "bad value for --cached: 'maybe': expected yes or no"), bad.output);
+
+  // The table marks the answers from the cache under CACHED, beside the verdict.
+  const auto r = logCmd({"events"}, log.db);
+  BOOST_TEST_REQUIRE(r.exitCode == 0, r.output);
+  const auto ls = lines(r.output);
+  BOOST_REQUIRE_EQUAL(ls.size(), 7u);
+  BOOST_TEST(contains(ls[0], "VERDICT   CACHED  THREATS"));
+  std::string marks;  // the cell after each verdict (a cut subject ends in a 3-byte "…", so no byte column)
+  const std::regex cell(" (clean|infected) +(yes|-) ");
+  for (std::size_t i = 1; i < ls.size(); ++i) {
+    std::smatch m;
+    marks += std::regex_search(ls[i], m, cell) ? m[2].str() + " " : "? ";
+  }
+  BOOST_TEST(marks == "- yes - - yes - ");  // ids 6..1
+  BOOST_TEST(contains(ls[2], "infected  yes     Imapav.Log.Reload.UNOFFICIAL"));
+
+  // show: both fields, whole.
+  auto show = logCmd({"show", "5"}, log.db);
+  BOOST_TEST_REQUIRE(show.exitCode == 0, show.output);
+  BOOST_TEST(contains(show.output, "\nsignature_version  " + log.newVersion + "\n"), show.output);
+  BOOST_TEST(contains(show.output, "\ncached             1\n"), show.output);
+  show = logCmd({"show", "4", "--format", "json"}, log.db);
+  BOOST_TEST(contains(show.output, "\"signature_version\":\"" + log.newVersion + "\",\"cached\":0}"), show.output);
 }
 
 BOOST_AUTO_TEST_CASE(follow_prints_new_rows_while_the_server_writes) {
@@ -357,12 +497,15 @@ BOOST_AUTO_TEST_CASE(a_version_2_database_still_works_and_is_not_migrated) {
               "DROP INDEX scan_events_mailbox_time; DROP INDEX scan_events_threats_time;"
               "DROP INDEX scan_events_time_stats; DROP TRIGGER scan_events_recipients_insert;"
               "DROP TRIGGER scan_events_recipients_delete; DROP TRIGGER scan_events_recipients_update;"
-              "DROP TABLE scan_events_recipients;"
+              "DROP TABLE scan_events_recipients; DROP INDEX scan_events_signature_version_time;"
+              "DROP INDEX scan_events_cached_time;"
               "PRAGMA user_version = 2;");
   BOOST_TEST((eventIds({"--threat", "Eicar*"}, db) == Ids{1}));
   BOOST_TEST((eventIds({"--action", "pass-unscanned", "--mailbox", "INBOX"}, db) == Ids{4}));
   BOOST_TEST((eventIds({"--recipient", "carol@example.net"}, db) == Ids{1}));
   BOOST_TEST(logCmd({"stats"}, db).exitCode == 0);
+  BOOST_TEST(contains(logCmd({"stats"}, db).output, "Answered from the verdict cache: 0 (0.0%)\n"));
+  BOOST_TEST((eventIds({"--cached", "no", "--verdict", "infected"}, db) == Ids{1}));
   BOOST_TEST(sqlText(db, "PRAGMA user_version") == "2");
   BOOST_TEST(sqlText(db, "SELECT count(*) FROM sqlite_master WHERE name = 'scan_events_action_time'") == "0");
 }

@@ -45,8 +45,27 @@ BOOST_AUTO_TEST_CASE(events_defaults_and_filters) {
   BOOST_TEST((o.filters.errorClass == std::optional<std::string>("too_large")));
   BOOST_TEST((o.filters.since->kind == TimeSpec::Kind::kRelative));
   BOOST_TEST((o.filters.until->civil == CivilTime{2026, 11, 28, 0, 0, 0, 0}));
+  BOOST_TEST(!o.filters.cached.has_value());
+  BOOST_TEST(!o.filters.signatureVersion.has_value());
   // --db may also follow the command.
   BOOST_TEST(parse("events --db /y").value().db == "/y");
+}
+
+BOOST_AUTO_TEST_CASE(cache_and_signature_filters) {
+  auto r = parse("events --cached yes --signature-version 27400-09f1fd9d03f0");
+  BOOST_REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().text));
+  BOOST_TEST((r.value().filters.cached == std::optional<bool>(true)));
+  BOOST_TEST((r.value().filters.signatureVersion == std::optional<std::string>("27400-09f1fd9d03f0")));
+  r = parse("follow --cached=no");
+  BOOST_REQUIRE(r.ok());
+  BOOST_TEST((r.value().filters.cached == std::optional<bool>(false)));
+  // An empty version is a value too: the rows no engine answered.
+  r = parseArgs({"events", "--signature-version", ""}, "/d");
+  BOOST_REQUIRE(r.ok());
+  BOOST_TEST((r.value().filters.signatureVersion == std::optional<std::string>("")));
+  r = parse("events --cached maybe");
+  BOOST_REQUIRE(!r.ok());
+  BOOST_TEST(r.error().text == "bad value for --cached: 'maybe': expected yes or no");
 }
 
 BOOST_AUTO_TEST_CASE(times_with_a_space_are_one_argument) {
@@ -87,6 +106,9 @@ BOOST_AUTO_TEST_CASE(help) {
   BOOST_TEST(!parse("--help").value().command.has_value());
   BOOST_TEST(helpText(std::nullopt).find("Usage: imapav-log [--db PATH] COMMAND") == 0u);
   BOOST_TEST(helpText(Command::kEvents).find("--threat GLOB") != std::string::npos);
+  BOOST_TEST(helpText(Command::kEvents).find("--cached yes|no") != std::string::npos);
+  BOOST_TEST(helpText(Command::kFollow).find("--signature-version V") != std::string::npos);
+  BOOST_TEST(helpText(Command::kStats).find("per signature version") != std::string::npos);
   BOOST_TEST(helpText(Command::kPrune).find("--older-than AGE") != std::string::npos);
 }
 
@@ -100,7 +122,10 @@ BOOST_DATA_TEST_CASE(usage_errors,
                                  "stats --limit 5", "follow --interval 0s", "follow --interval soon",
                                  "follow --limit 5", "prune", "prune --older-than 2026-01-01",
                                  "prune --older-than 30d --format json", "prune --dry-run",
-                                 "events --dry-run=yes", "--db", "events --db="}),
+                                 "events --dry-run=yes", "--db", "events --db=",
+                                 "events --cached", "events --cached 1", "events --cached YES",
+                                 "stats --cached yes", "stats --signature-version v",
+                                 "show 1 --cached yes", "prune --older-than 1d --signature-version v"}),
                      line) {
   const auto r = parse(line);
   BOOST_TEST(!r.ok());

@@ -56,13 +56,23 @@ ScanEvent event(std::int64_t timeUs, const std::string& verdict, const std::stri
   return e;
 }
 
-// Rows 1..4 (ids follow insertion order).
+constexpr const char* kV1 = "27400-09f1fd9d03f0";
+constexpr const char* kV2 = "27401-ec262d56afb8";
+
+ScanEvent answered(ScanEvent e, const std::string& signatureVersion, bool cached) {
+  e.signatureVersion = signatureVersion;
+  e.cached = cached;
+  return e;
+}
+
+// Rows 1..4 (ids follow insertion order): signatures kV1 for 1 and 2, kV2 (a reload) for 3
+// and 4; 2 and 4 answered from the verdict cache.
 void fill(const std::string& path) {
   EventStore store(path);
-  store.insert({event(kT0, "clean", "", "bob@example.net"),
-                event(kT0 + 1, "infected", "Win.Trojan.Agent-1,Eicar-Test-Signature", "Bob@Example.net,carol@example.net"),
-                event(kT0 + 2, "infected", "Xls.Eicar-Lookalike", "carol@example.net"),
-                event(kT0 + 3, "error", "", "robert@example.net, O'Brien+tag@example.net,j\xc3\xb6rg@example.net")});
+  store.insert({answered(event(kT0, "clean", "", "bob@example.net"), kV1, false),
+                answered(event(kT0 + 1, "infected", "Win.Trojan.Agent-1,Eicar-Test-Signature", "Bob@Example.net,carol@example.net"), kV1, true),
+                answered(event(kT0 + 2, "infected", "Xls.Eicar-Lookalike", "carol@example.net"), kV2, false),
+                answered(event(kT0 + 3, "error", "", "robert@example.net, O'Brien+tag@example.net,j\xc3\xb6rg@example.net"), kV2, true)});
 }
 
 std::vector<std::int64_t> ids(EventDb& db, const Filters& f, const Schema& schema = {}) {
@@ -158,6 +168,51 @@ BOOST_AUTO_TEST_CASE(filters_and_order) {
   BOOST_TEST(db.rows(followQuery(Filters{}, kT0, 2, 3)).size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(cache_and_signature_version_filters) {
+  TempDb t;
+  fill(t.path);
+  EventDb db(t.path, EventDb::Mode::kReadOnly);
+  const auto with = [&](std::optional<bool> cached, std::optional<std::string> version) {
+    Filters f;
+    f.cached = cached;
+    f.signatureVersion = std::move(version);
+    return ids(db, f);
+  };
+  BOOST_TEST((with(true, std::nullopt) == std::vector<std::int64_t>{4, 2}));
+  BOOST_TEST((with(false, std::nullopt) == std::vector<std::int64_t>{3, 1}));
+  BOOST_TEST((with(std::nullopt, kV1) == std::vector<std::int64_t>{2, 1}));
+  BOOST_TEST((with(std::nullopt, kV2) == std::vector<std::int64_t>{4, 3}));
+  BOOST_TEST((with(true, kV2) == std::vector<std::int64_t>{4}));
+  BOOST_TEST(with(std::nullopt, "27400").empty());  // exact, not a prefix
+  BOOST_TEST(with(std::nullopt, "").empty());
+  // show has both fields.
+  const auto rows = db.rows(showQuery(2));
+  BOOST_REQUIRE(rows.size() == 1u);
+  BOOST_TEST(rows[0][24].text == kV1);  // signature_version
+  BOOST_TEST(rows[0][25].integer == 1);  // cached
+}
+
+// stats' one pass through the real SQL: per version, in order of first seen.
+BOOST_AUTO_TEST_CASE(stats_count_signature_versions_and_cache_hits) {
+  TempDb t;
+  fill(t.path);
+  EventStore(t.path).insert({answered(event(kT0 + 9, "clean", "", "bob@example.net"), kV1, true)});  // a rollback
+  EventDb db(t.path, EventDb::Mode::kReadOnly);
+  const StatsRange r{kT0, kT0 + 3600 * kUsPerSecond, Bucket::kHour, 10};
+  const auto counts = countStats(db, r);
+  BOOST_TEST((counts.versions == std::vector<VersionCount>{{kV1, 3, 2, 1, 0, kT0, kT0 + 9},
+                                                           {kV2, 2, 1, 1, 1, kT0 + 2, kT0 + 3}}));
+  std::int64_t rows = 0;
+  for (const auto& c : counts.cube) rows += c.count;
+  BOOST_TEST(rows == 5);
+  // The range is half-open and bounds the versions too.
+  const auto later = countStats(db, StatsRange{kT0 + 2, kT0 + 9, Bucket::kHour, 10});
+  BOOST_TEST((later.versions == std::vector<VersionCount>{{kV2, 2, 1, 1, 1, kT0 + 2, kT0 + 3}}));
+  const auto total = summarize(r, counts.cube, counts.versions, {}, {}).front();
+  BOOST_TEST(total.count == 5);
+  BOOST_TEST((total.cached == std::optional<std::int64_t>(3)));
+}
+
 // Each filter, alone and with a time range, walks an index; ORDER BY needs no sort.
 BOOST_AUTO_TEST_CASE(query_plans_use_the_indexes) {
   TempDb t;
@@ -179,6 +234,8 @@ BOOST_AUTO_TEST_CASE(query_plans_use_the_indexes) {
       {[](Filters& f) { f.errorClass = "too_large"; }, "scan_events_error_class_time"},
       {[](Filters& f) { f.messageId = "<m>"; }, "scan_events_message_id"},
       {[](Filters& f) { f.recipient = "r@x"; }, "scan_events_recipients VIRTUAL TABLE"},
+      {[](Filters& f) { f.signatureVersion = kV1; }, "scan_events_signature_version_time"},
+      {[](Filters& f) { f.cached = true; }, "scan_events_cached_time"},
   };
   for (const auto& c : cases) {
     for (const bool timed : {false, true}) {
@@ -187,16 +244,25 @@ BOOST_AUTO_TEST_CASE(query_plans_use_the_indexes) {
       if (timed) f.since = parseTime("1d").value();
       const auto plan = planText(db, eventsQuery(f, kT0, 50, db.schema()));
       BOOST_TEST_INFO(c.index << (timed ? " + since" : "") << ":\n" << plan);
-      // Untimed --threat walks the whole partial index (rows with a threat), in time order.
-      BOOST_TEST(contains(plan, std::string(c.index) + (timed || f.threat || f.recipient ? "" : " (")));
+      // Untimed --threat and --cached yes walk their whole partial index, in time order.
+      BOOST_TEST(contains(plan, std::string(c.index) + (timed || f.threat || f.recipient || f.cached ? "" : " (")));
       BOOST_TEST(!contains(plan, "SCAN scan_events\n"));
       if (!f.messageId && !f.recipient) {  // few rows per Message-ID or address: sorted
         BOOST_TEST(!contains(plan, "TEMP B-TREE"));
       }
     }
   }
+  // Scanned rows are most of the log: --cached no walks the time order, no sort.
+  Filters scanned;
+  scanned.cached = false;
+  const auto scannedPlan = planText(db, eventsQuery(scanned, kT0, 50, db.schema()));
+  BOOST_TEST(contains(scannedPlan, "scan_events_time"), scannedPlan);
+  BOOST_TEST(!contains(scannedPlan, "TEMP B-TREE"), scannedPlan);
   StatsRange r{kT0, kT0 + 86400 * kUsPerSecond, Bucket::kHour, 10};
-  BOOST_TEST(contains(planText(db, statsCubeQuery(r)), "COVERING INDEX scan_events_time_stats (time_us>? AND time_us<?)"));
+  // Signature version and cached included (migration 0004), in time order without a sort.
+  const auto cubePlan = planText(db, statsCubeQuery(r));
+  BOOST_TEST(contains(cubePlan, "COVERING INDEX scan_events_time_stats (time_us>? AND time_us<?)"), cubePlan);
+  BOOST_TEST(!contains(cubePlan, "TEMP B-TREE"), cubePlan);
   BOOST_TEST(contains(planText(db, statsThreatsQuery(r)), "scan_events_threats_time (time_us>? AND time_us<?)"));
   BOOST_TEST(contains(planText(db, statsRecipientsQuery(r)), "scan_events_verdict_time (verdict=? AND time_us>? AND time_us<?)"));
   BOOST_TEST(contains(planText(db, followQuery(Filters{}, kT0, 1, 2)), "INTEGER PRIMARY KEY (rowid>? AND rowid<?)"));
@@ -219,6 +285,38 @@ BOOST_AUTO_TEST_CASE(a_version_2_database_is_queried_without_the_new_indexes) {
   Filters r;
   r.recipient = "bob@example.net";
   BOOST_TEST(ids(db, r, db.schema()).empty());  // the scan, no error about a missing table
+}
+
+// A log written before migration 0004: the same counts, read from the table rather than
+// the index (slower, see the migration), and the filters work without their indexes.
+BOOST_AUTO_TEST_CASE(a_version_3_database_counts_versions_without_the_new_indexes) {
+  TempDb t;
+  TempDb v4;
+  {
+    const auto& all = imapav::db::migrations();
+    std::string sql;
+    for (std::size_t i = 0; i < 3; ++i) sql += std::string(all.at(i).sql);
+    // fill()'s rows in the columns that matter here (EventStore would migrate the file).
+    const std::string t0 = std::to_string(kT0);
+    rawExec(t.path, sql + "PRAGMA user_version = 3;"
+                    "INSERT INTO scan_events (time_us, verdict, signature_version, cached) VALUES"
+                    " (" + t0 + ", 'clean', '" + kV1 + "', 0), (" + t0 + " + 1, 'infected', '" + kV1 + "', 1),"
+                    " (" + t0 + " + 2, 'infected', '" + kV2 + "', 0), (" + t0 + " + 3, 'error', '" + kV2 + "', 1);");
+  }
+  fill(v4.path);
+  EventDb db(t.path, EventDb::Mode::kReadOnly);
+  BOOST_TEST(db.schemaVersion() == 3);
+  EventDb current(v4.path, EventDb::Mode::kReadOnly);
+  const StatsRange r{kT0, kT0 + 3600 * kUsPerSecond, Bucket::kHour, 10};
+  const auto old = countStats(db, r);
+  const auto now = countStats(current, r);
+  BOOST_TEST((old.versions == now.versions));
+  BOOST_TEST(old.versions.size() == 2u);
+  BOOST_TEST(!contains(planText(db, statsCubeQuery(r)), "COVERING INDEX"));
+  Filters f;
+  f.cached = true;
+  f.signatureVersion = kV2;
+  BOOST_TEST((ids(db, f) == std::vector<std::int64_t>{4}));
 }
 
 BOOST_AUTO_TEST_CASE(refuses_what_is_not_an_imapav_database) {

@@ -2,6 +2,9 @@
 
 #include "tests/support/text_sql.hpp"
 
+#include <algorithm>
+#include <tuple>
+
 #include "tools/log/format.hpp"
 
 using namespace imapav::logtool;
@@ -15,6 +18,11 @@ std::vector<std::string> lines(const std::string& text) { return imapav::test::s
 // The screen column where part starts.
 std::size_t column(const std::string& line, const std::string& part) {
   return displayWidth(line.substr(0, line.find(part)));
+}
+
+std::size_t columnIndex(const std::string& name) {
+  const auto& cols = eventColumns();
+  return static_cast<std::size_t>(std::find(cols.begin(), cols.end(), name) - cols.begin());
 }
 
 // A full row in eventColumns() order.
@@ -109,7 +117,9 @@ BOOST_AUTO_TEST_CASE(tables_align) {
 
 BOOST_AUTO_TEST_CASE(events_table) {
   const std::string longSubject(100, 's');
-  const auto t = renderEventsTable({sampleRow(7, longSubject, 42), sampleRow(1234, "\x1b]0;pwned\x07", std::nullopt)});
+  Row scanned = sampleRow(1234, "\x1b]0;pwned\x07", std::nullopt);
+  scanned[columnIndex("cached")] = Value::of(std::int64_t{0});
+  const auto t = renderEventsTable({sampleRow(7, longSubject, 42), scanned});
   const auto ls = lines(t);
   BOOST_REQUIRE(ls.size() == 3u);
   BOOST_TEST(ls[0].rfind("  ID  TIME (UTC)            GATEWAY", 0) == 0u);
@@ -123,6 +133,10 @@ BOOST_AUTO_TEST_CASE(events_table) {
   const auto col = column(ls[0], "VERDICT");
   BOOST_TEST(column(ls[1], "infected") == col);
   BOOST_TEST(column(ls[2], "infected") == col);
+  // An answer from the verdict cache: "yes" in CACHED, right after VERDICT; a scan: "-".
+  BOOST_TEST(contains(ls[0], "VERDICT   CACHED  THREATS"));
+  BOOST_TEST(contains(ls[1], "infected  yes     threats-v"));
+  BOOST_TEST(contains(ls[2], "infected  -       threats-v"));
   // No rows: the header alone.
   BOOST_TEST(lines(renderEventsTable({})).size() == 1u);
 }
@@ -132,6 +146,8 @@ BOOST_AUTO_TEST_CASE(follow_rows_have_fixed_widths) {
   const auto b = renderFixedRow(eventTableCells(sampleRow(99999, std::string(80, 'x'), 123456)));
   BOOST_TEST(column(a, "infected") == column(b, "infected"));
   BOOST_TEST(column(followTableHeader(), "VERDICT") == column(a, "infected"));
+  BOOST_TEST(column(followTableHeader(), "CACHED") == column(a, "yes"));
+  BOOST_TEST(column(followTableHeader(), "THREATS") == column(a, "threats-v"));
 }
 
 BOOST_AUTO_TEST_CASE(show_record_has_every_field) {
@@ -141,6 +157,69 @@ BOOST_AUTO_TEST_CASE(show_record_has_every_field) {
   BOOST_TEST(ls[1] == "id                 3");
   BOOST_TEST(contains(t, "\nuid                NULL\n"));
   BOOST_TEST(contains(t, "\nsignature_version  signature_version-v\n"));
+  BOOST_TEST(contains(t, "\ncached             7\n"));
+}
+
+namespace {
+
+// Two signature versions (a reload at 00:40:00), some answers from the verdict cache.
+std::vector<StatsRow> versionRows() {
+  const std::int64_t t0 = 1795824000LL * kUsPerSecond;
+  std::vector<StatsRow> rows;
+  rows.emplace_back("total", "", 8);
+  rows.back().cached = 3;
+  rows.emplace_back("verdict", "clean", 8);
+  for (const auto& [version, count, cached, infected, errors, first, last] :
+       {std::tuple{"27400-09f1fd9d03f0", 5, 1, 1, 0, t0 + 5, t0 + 2399 * kUsPerSecond + 999999},
+        std::tuple{"27401-ec262d56afb8", 3, 2, 0, 1, t0 + 2400 * kUsPerSecond, t0 + 3599 * kUsPerSecond}}) {
+    StatsRow& r = rows.emplace_back("signature_version", version, count, infected, errors);
+    r.cached = cached;
+    r.firstUs = first;
+    r.lastUs = last;
+  }
+  rows.emplace_back("hour", "2026-11-28T00:00:00Z", 8, 1, 1);
+  return rows;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(stats_by_signature_version) {
+  StatsRange range{1795824000LL * kUsPerSecond, 1795824000LL * kUsPerSecond + 3600 * kUsPerSecond,
+                   Bucket::kHour, 10};
+  const auto rows = versionRows();
+  const auto table = renderStats(range, rows, Format::kTable);
+  BOOST_TEST(table.rfind("Scan events 2026-11-28T00:00:00Z .. 2026-11-28T01:00:00Z: 8\n"
+                         "Answered from the verdict cache: 3 (37.5%)\n\n", 0) == 0u, table);
+  BOOST_TEST(contains(table,
+                      "\nBy signature version\n"
+                      "  SIGNATURE VERSION   COUNT  CACHED  INFECTED  ERRORS  FIRST SEEN            LAST SEEN\n"
+                      "  27400-09f1fd9d03f0      5       1         1       0  2026-11-28T00:00:00Z  2026-11-28T00:39:59Z\n"
+                      "  27401-ec262d56afb8      3       2         0       1  2026-11-28T00:40:00Z  2026-11-28T00:59:59Z\n"
+                      "\nBy hour (UTC)\n"),
+             table);
+
+  const auto json = lines(renderStats(range, rows, Format::kJson));
+  BOOST_REQUIRE(json.size() == 6u);
+  BOOST_TEST(json[1] == "{\"section\":\"total\",\"key\":\"\",\"count\":8,\"cached\":3}");
+  BOOST_TEST(json[3] == "{\"section\":\"signature_version\",\"key\":\"27400-09f1fd9d03f0\",\"count\":5,\"cached\":1,"
+                        "\"infected\":1,\"errors\":0,\"first_seen\":\"2026-11-28T00:00:00Z\",\"last_seen\":\"2026-11-28T00:39:59Z\"}");
+  BOOST_TEST(json[4] == "{\"section\":\"signature_version\",\"key\":\"27401-ec262d56afb8\",\"count\":3,\"cached\":2,"
+                        "\"infected\":0,\"errors\":1,\"first_seen\":\"2026-11-28T00:40:00Z\",\"last_seen\":\"2026-11-28T00:59:59Z\"}");
+
+  const auto csv = lines(renderStats(range, rows, Format::kCsv));
+  BOOST_REQUIRE(csv.size() == 7u);
+  BOOST_TEST(csv[0] == "section,key,count,infected,errors,cached,first_seen,last_seen");
+  BOOST_TEST(csv[2] == "total,,8,,,3,,");
+  BOOST_TEST(csv[4] == "signature_version,27400-09f1fd9d03f0,5,1,0,1,2026-11-28T00:00:00Z,2026-11-28T00:39:59Z");
+  BOOST_TEST(csv[5] == "signature_version,27401-ec262d56afb8,3,0,1,2,2026-11-28T00:40:00Z,2026-11-28T00:59:59Z");
+
+  // An empty range: no share of nothing, and the section says so.
+  std::vector<StatsRow> none;
+  none.emplace_back("total", "", 0);
+  none.back().cached = 0;
+  const auto empty = renderStats(range, none, Format::kTable);
+  BOOST_TEST(contains(empty, ": 0\nAnswered from the verdict cache: 0\n\n"));
+  BOOST_TEST(contains(empty, "\nBy signature version\n  (none)\n"));
 }
 
 BOOST_AUTO_TEST_CASE(stats_formats) {
@@ -159,9 +238,10 @@ BOOST_AUTO_TEST_CASE(stats_formats) {
 
   const auto csv = lines(renderStats(range, rows, Format::kCsv));
   BOOST_REQUIRE(csv.size() == 7u);
-  BOOST_TEST(csv[0] == "section,key,count,infected,errors");
-  BOOST_TEST(csv[3] == "verdict,clean,3,,");
-  BOOST_TEST(csv[5] == "gateway,\"g\"\"1\",3,1,0");
+  BOOST_TEST(csv[0] == "section,key,count,infected,errors,cached,first_seen,last_seen");
+  BOOST_TEST(csv[1] == "range,2026-11-28T00:00:00Z/2026-11-28T01:00:00Z,,,,,,");
+  BOOST_TEST(csv[3] == "verdict,clean,3,,,,,");
+  BOOST_TEST(csv[5] == "gateway,\"g\"\"1\",3,1,0,,,");
 
   const auto table = renderStats(range, rows, Format::kTable);
   BOOST_TEST(contains(table, "Scan events 2026-11-28T00:00:00Z .. 2026-11-28T01:00:00Z: 3\n"));

@@ -1,5 +1,7 @@
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
+
 #include "tools/log/log_query.hpp"
 
 using namespace imapav::logtool;
@@ -41,6 +43,8 @@ BOOST_AUTO_TEST_CASE(every_filter_is_a_parameter) {
   f.mailbox = "INBOX";
   f.messageId = "<m@x>";
   f.errorClass = "too_large";
+  f.cached = true;
+  f.signatureVersion = "27400-0123456789ab";
   const auto q = eventsQuery(f, kNow, 10);
   BOOST_TEST(q.sql ==
              "SELECT id, time_us, time_iso, gateway, service, method, client_ip, user, imap_url, "
@@ -50,8 +54,9 @@ BOOST_AUTO_TEST_CASE(every_filter_is_a_parameter) {
              "verdict = ? AND action = ? AND threats <> '' AND imapav_threat_match(threats, ?) AND "
              "user = ? AND sender = ? AND recipients LIKE ? ESCAPE '\\' AND "
              "instr(',' || replace(lower(recipients), ' ', '') || ',', ?) > 0 AND gateway = ? AND mailbox = ? AND message_id = ? AND error_class = ? "
+             "AND cached = 1 AND signature_version = ? "
              "ORDER BY time_us DESC, id DESC LIMIT ?");
-  BOOST_REQUIRE(q.params.size() == 14u);
+  BOOST_REQUIRE(q.params.size() == 15u);
   BOOST_TEST(integer(q.params[0]) == kNow - 7200 * kUsPerSecond);
   BOOST_TEST(integer(q.params[1]) == kNow + 36000 * kUsPerSecond);
   BOOST_TEST(text(q.params[2]) == "infected");
@@ -60,9 +65,25 @@ BOOST_AUTO_TEST_CASE(every_filter_is_a_parameter) {
   BOOST_TEST(text(q.params[7]) == "%Bob@Example.NET%");   // LIKE ignores ASCII case itself
   BOOST_TEST(text(q.params[8]) == ",bob@example.net,");  // trimmed, lower case, delimited
   BOOST_TEST(text(q.params[12]) == "too_large");
-  BOOST_TEST(integer(q.params[13]) == 10);
+  BOOST_TEST(text(q.params[13]) == "27400-0123456789ab");
+  BOOST_TEST(integer(q.params[14]) == 10);
   BOOST_TEST(!contains(q.sql, "brien"));
   BOOST_TEST(!contains(q.sql, "DROP"));
+}
+
+BOOST_AUTO_TEST_CASE(cached_is_a_constant_term) {
+  // Written out, not bound: SQLite uses the partial index of cached rows only for a term it reads.
+  Filters f;
+  f.cached = false;
+  auto q = eventsQuery(f, kNow, 0);
+  BOOST_TEST(contains(q.sql, " WHERE cached = 0 ORDER BY"));
+  BOOST_TEST(q.params.empty());
+  f.cached = true;
+  f.signatureVersion = "";  // rows no engine answered: an exact match too
+  q = eventsQuery(f, kNow, 0);
+  BOOST_TEST(contains(q.sql, " WHERE cached = 1 AND signature_version = ? ORDER BY"));
+  BOOST_REQUIRE(q.params.size() == 1u);
+  BOOST_TEST(text(q.params[0]).empty());
 }
 
 BOOST_AUTO_TEST_CASE(like_wildcards_in_a_recipient_are_escaped) {
@@ -151,7 +172,10 @@ BOOST_AUTO_TEST_CASE(summary_sections) {
   };
   const std::vector<ListCount> threats = {{"Eicar,Trojan.X", 2}, {"Eicar,Eicar", 1}, {"Worm.Y", 1}};
   const std::vector<ListCount> recipients = {{"a@x,b@x", 2}, {"b@x", 1}};
-  const auto rows = summarize(range, cube, threats, recipients);
+  // What VersionCounter gives for the same 12 rows: a reload at kNow + 2h.
+  const std::vector<VersionCount> versions = {{"27400-aaaa", 7, 3, 2, 0, kNow + 10, kNow + h - 1},
+                                              {"27401-bbbb", 5, 1, 1, 4, kNow + 2 * h + 5, kNow + 3 * h - 1}};
+  const auto rows = summarize(range, cube, versions, threats, recipients);
   const auto section = [&](const std::string& name) {
     std::vector<StatsRow> out;
     for (const auto& r : rows) {
@@ -159,7 +183,9 @@ BOOST_AUTO_TEST_CASE(summary_sections) {
     }
     return out;
   };
-  BOOST_TEST((section("total") == std::vector<StatsRow>{{"total", "", 12, {}, {}}}));
+  StatsRow total("total", "", 12);
+  total.cached = 4;  // the versions' cached rows
+  BOOST_TEST((section("total") == std::vector<StatsRow>{total}));
   BOOST_TEST((section("verdict") == std::vector<StatsRow>{{"verdict", "clean", 5, {}, {}},
                                                            {"verdict", "error", 4, {}, {}},
                                                            {"verdict", "infected", 3, {}, {}}}));
@@ -174,6 +200,21 @@ BOOST_AUTO_TEST_CASE(summary_sections) {
   BOOST_TEST((section("unscanned") == std::vector<StatsRow>{{"unscanned", "too_large", 3, {}, {}}}));
   BOOST_TEST((section("gateway") == std::vector<StatsRow>{{"gateway", "10.0.0.1", 7, 2, 0},
                                                            {"gateway", "10.0.0.2", 5, 1, 4}}));
+  // In the order of first seen, with every count and both times.
+  const auto version = [](const VersionCount& v) {
+    StatsRow r("signature_version", v.version, v.count, v.infected, v.errors);
+    r.cached = v.cached;
+    r.firstUs = v.firstUs;
+    r.lastUs = v.lastUs;
+    return r;
+  };
+  BOOST_TEST((section("signature_version") == std::vector<StatsRow>{version(versions[0]), version(versions[1])}));
+  // Between gateways and hours.
+  const auto at = [&](const std::string& name) {
+    return std::find_if(rows.begin(), rows.end(), [&](const StatsRow& r) { return r.section == name; }) - rows.begin();
+  };
+  BOOST_TEST(at("gateway") < at("signature_version"));
+  BOOST_TEST(at("signature_version") < at("hour"));
   // Every hour of the range, the empty one too.
   BOOST_TEST((section("hour") == std::vector<StatsRow>{
                   {"hour", "2026-11-28T00:00:00Z", 7, 2, 0},
@@ -183,10 +224,28 @@ BOOST_AUTO_TEST_CASE(summary_sections) {
 
 BOOST_AUTO_TEST_CASE(huge_ranges_list_only_busy_buckets) {
   StatsRange range{0, kNow, Bucket::kHour, 10};  // 1970 .. 2026 by hour
-  const auto rows = summarize(range, {{"clean", "pass", "", "g", kNow / (3600 * kUsPerSecond) - 1, 1}}, {}, {});
+  const auto rows = summarize(range, {{"clean", "pass", "", "g", kNow / (3600 * kUsPerSecond) - 1, 1}}, {}, {}, {});
   std::size_t hours = 0;
   for (const auto& r : rows) hours += r.section == "hour" ? 1u : 0u;
   BOOST_TEST(hours == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(versions_in_order_of_first_seen) {
+  VersionCounter c;
+  // A reload to v2, a rollback to v1 (its row spans both), rows of no engine ("").
+  c.add("v1", "clean", false, kNow + 1);
+  c.add("v1", "infected", true, kNow + 2);
+  c.add("v2", "clean", true, kNow + 3);
+  c.add("v2", "error", false, kNow + 4);
+  c.add("", "error", false, kNow + 5);
+  c.add("v1", "infected", false, kNow + 6);
+  c.add("v1", "clean", true, kNow + 7);
+  c.add("v0", "clean", false, kNow);  // out of time order: first seen still the earliest
+  BOOST_TEST((c.rows() == std::vector<VersionCount>{{"v0", 1, 0, 0, 0, kNow, kNow},
+                                                    {"v1", 4, 2, 2, 0, kNow + 1, kNow + 7},
+                                                    {"v2", 2, 1, 0, 1, kNow + 3, kNow + 4},
+                                                    {"", 1, 0, 0, 1, kNow + 5, kNow + 5}}));
+  BOOST_TEST(VersionCounter().rows().empty());
 }
 
 BOOST_AUTO_TEST_CASE(stats_queries_are_parameterised) {
