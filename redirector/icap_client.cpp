@@ -370,6 +370,15 @@ void recordOptions(Server& s, const OptionsInfo& info) {
   s.optionsExpire = info.ttl.count() > 0 ? Clock::now() + info.ttl : Clock::time_point::max();
 }
 
+// Every ICAP answer carries the service's ISTag (RFC 3507 4.7). A new one means the
+// service changed (imapav-icapd: new signatures): ask OPTIONS again with the next request
+// instead of trusting the old answer until its Options-TTL ends.
+void noteIstag(Server& s, const std::string& istag) {
+  if (istag.empty()) return;
+  const std::lock_guard lock(s.mutex);
+  if (istag != s.options.istag) s.optionsExpire = Clock::now();
+}
+
 ConnectionPtr connect(Server& s, int timeoutSec, std::string& error) {
   const int family = s.url.host.find(':') != std::string::npos ? AF_INET6 : AF_INET;
   {
@@ -578,6 +587,7 @@ Attempt respmod(Connection& conn, const ScanRequest& r, const IcapClientOptions&
   reply.errorClass = headerValue(icap, "X-Imapav-Error");
   reply.threats = headerValue(icap, "X-Virus-ID");
   reply.protocolOnly = headerValue(icap, "X-Imapav-Notice") == "protocol-only";
+  reply.istag = headerValue(icap, "ISTag");
   const bool infected = !reply.threats.empty() || !headerValue(icap, "X-Infection-Found").empty();
   const bool close = wantsClose(icap);
 
@@ -697,6 +707,7 @@ ScanReply IcapClient::scan(const ScanRequest& request) {
         s.answered.fetch_add(1, std::memory_order_relaxed);
         reply = std::move(attempt);
         reply.server = s.name;
+        noteIstag(s, reply.istag);
         return finish(reply.status);
       }
       if (result.outcome == Outcome::MessageAborted) {

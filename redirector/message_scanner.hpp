@@ -35,6 +35,7 @@ struct ScanReply {
   std::string verdict, action, errorClass, threats;  // X-Imapav-Verdict/-Action/-Error, X-Virus-ID
   bool protocolOnly = false;  // Replaced: tell the client at the protocol level, deliver nothing
   std::string server;   // "host:port" that answered
+  std::string istag;    // the ISTag of that answer
   std::string failure;  // Failed: each server tried and its problem
   std::chrono::microseconds elapsed{0};
 };

@@ -11,7 +11,6 @@
 #include <mutex>
 #include <new>
 #include <stdexcept>
-#include <tuple>
 #include <utility>
 
 #include <sys/stat.h>
@@ -147,25 +146,27 @@ bool startsWith(std::string_view text, std::string_view prefix) {
 }  // namespace
 
 std::string databaseFingerprint(const std::string& dir) {
-  std::vector<std::tuple<std::string, long long, long long>> files;
+  // ctime and the inode too: a copy that keeps size and mtime (cp -p, rsync -a) still
+  // changes them, and no one can set ctime.
+  std::vector<std::pair<std::string, std::string>> files;  // name, its metadata
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     struct stat st {};
     if (::stat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
       continue;
     }
-    const long long mtimeNs = static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL +
-                              static_cast<long long>(st.st_mtim.tv_nsec);
-    files.emplace_back(entry.path().filename().string(), static_cast<long long>(st.st_size),
-                       mtimeNs);
+    const auto ns = [](const timespec& t) {
+      return std::to_string(static_cast<long long>(t.tv_sec) * 1000000000LL + static_cast<long long>(t.tv_nsec));
+    };
+    files.emplace_back(entry.path().filename().string(),
+                       std::to_string(static_cast<long long>(st.st_size)) + ' ' + ns(st.st_mtim) + ' ' +
+                           ns(st.st_ctim) + ' ' + std::to_string(static_cast<unsigned long long>(st.st_ino)));
   }
   std::sort(files.begin(), files.end());
   std::string text;
-  for (const auto& [name, size, mtime] : files) {
+  for (const auto& [name, meta] : files) {
     text += name;
     text += '\0';
-    text += std::to_string(size);
-    text += '\0';
-    text += std::to_string(mtime);
+    text += meta;
     text += '\n';
   }
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};

@@ -45,7 +45,7 @@ class ClamavScanner final : public Scanner {
 
   ScanResult scan(const MessageBody& body) override;
   std::string engineVersion() const override;
-  // "<CL_ENGINE_DB_VERSION>-<12 hex of SHA-256 over the sorted name/size/mtime of the files>"
+  // "<CL_ENGINE_DB_VERSION>-<databaseFingerprint() of the directory>"
   std::string signatureVersion() const override;
   unsigned signatureCount() const override { return signatureCount_; }
 
@@ -62,8 +62,9 @@ class ClamavScanner final : public Scanner {
   std::string signatureVersion_;
 };
 
-// 12 hex digits of SHA-256 over the sorted (name, size, mtime) of the regular files in
-// dir: it changes whenever a database file is added, removed or rewritten. Throws
+// 12 hex digits of SHA-256 over the sorted name, size, mtime, ctime and inode of the
+// regular files in dir: it changes whenever a database file is added, removed, rewritten
+// or replaced, and costs one stat per file (no file is read). Throws
 // std::filesystem::filesystem_error when dir cannot be listed.
 std::string databaseFingerprint(const std::string& dir);
 

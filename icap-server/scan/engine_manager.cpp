@@ -101,6 +101,7 @@ EngineManager::Report EngineManager::load(const std::string& reason, bool first)
     }
     current_ = std::move(fresh);
     fingerprint_seen_ = fingerprint;
+    wake_.notify_all();  // the watcher frees the replaced engine after its last scan
     stats_.failing = false;
     stats_.loadSeconds = report.loadSeconds;
     stats_.loadedAtUnix =
@@ -153,14 +154,16 @@ void EngineManager::watch() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     const auto woken = [this] { return stopping_ || reloadRequested_; };
+    // An engine replaced by reload() on another thread must not wait for the next check.
+    const auto wokenOrReplaced = [this] { return stopping_ || reloadRequested_ || !replaced_.empty(); };
     const bool periodic = checkInterval_.count() > 0;
     if (!replaced_.empty()) {
       const auto drainAt = Clock::now() + kDrainPoll;
       wake_.wait_until(lock, periodic ? std::min(nextCheck, drainAt) : drainAt, woken);
     } else if (periodic) {
-      wake_.wait_until(lock, nextCheck, woken);
+      wake_.wait_until(lock, nextCheck, wokenOrReplaced);
     } else {
-      wake_.wait(lock, woken);
+      wake_.wait(lock, wokenOrReplaced);
     }
     if (stopping_) break;
     const bool requested = std::exchange(reloadRequested_, false);

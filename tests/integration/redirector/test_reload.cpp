@@ -303,6 +303,10 @@ BOOST_AUTO_TEST_CASE(signatures_replaced_under_load) {
              static_cast<double>(downloads));
   BOOST_TEST(r.value("imapav_redirector_icap_failures_total{server=\"127.0.0.1:" + std::to_string(f.icapd.port()) +
                      "\"}") == 0);
+  // A new ISTag in an answer made the redirector ask OPTIONS again (RFC 3507 4.7), instead
+  // of keeping the old one until its Options-TTL (an hour) ran out.
+  BOOST_TEST(r.has("imapav_redirector_icap_server_info{server=\"127.0.0.1:" + std::to_string(f.icapd.port()) +
+                   "\",istag=\"imapav-" + v3 + "\"}"));
 
   // The scanner: both reloads, none failed, the old engines freed after their last scan,
   // the cache answering repeated downloads.

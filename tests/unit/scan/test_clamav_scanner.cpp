@@ -1,5 +1,10 @@
 #include <boost/test/unit_test.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <sstream>
+
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -347,6 +352,33 @@ BOOST_AUTO_TEST_CASE(signature_version_follows_the_files) {
   BOOST_TEST(reloaded->signatureVersion() != first);
   BOOST_TEST(reloaded->signatureCount() == 4U);
   BOOST_TEST((scanText(*reloaded, "x IMAPAV-THIRD x").verdict == Verdict::Infected));
+}
+
+BOOST_AUTO_TEST_CASE(fingerprint_sees_a_copy_that_keeps_size_and_mtime) {
+  TempDir dir;
+  copyDirectory(signaturesDir(), dir.path());
+  const auto file = dir.path() / "imapav-test.ndb";
+  struct stat before {};
+  BOOST_REQUIRE(::stat(file.c_str(), &before) == 0);
+  const std::string first = imapav::scan::databaseFingerprint(dir.str());
+  BOOST_TEST(imapav::scan::databaseFingerprint(dir.str()) == first);
+  // Same size, same mtime, other bytes (what cp -p or rsync -a may leave behind).
+  std::string text;
+  {
+    std::ifstream in(file);
+    std::ostringstream content;
+    content << in.rdbuf();
+    text = content.str();
+  }
+  text.back() = text.back() == '\n' ? ' ' : '\n';
+  std::ofstream(file, std::ios::trunc) << text;
+  const timespec times[2] = {before.st_atim, before.st_mtim};
+  BOOST_REQUIRE(::utimensat(AT_FDCWD, file.c_str(), times, 0) == 0);
+  struct stat after {};
+  BOOST_REQUIRE(::stat(file.c_str(), &after) == 0);
+  BOOST_REQUIRE(after.st_size == before.st_size);
+  BOOST_REQUIRE(after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
+  BOOST_TEST(imapav::scan::databaseFingerprint(dir.str()) != first);
 }
 
 BOOST_AUTO_TEST_CASE(concurrent_scans_on_one_engine) {
