@@ -77,6 +77,7 @@ Config loadConfig(const std::string& path) {
       {"scan.threads", [&](const std::string& k, const std::string& v) { c.scanThreads = toUnsigned(k, v, 0, 1024); }},
       {"scan.queue_timeout", [&](const std::string& k, const std::string& v) { c.queueTimeout = parseDuration(k, v); }},
       {"scan.reload_check", [&](const std::string& k, const std::string& v) { c.reloadCheck = parseDuration(k, v); }},
+      {"scan.reload_min_percent", [&](const std::string& k, const std::string& v) { c.reloadMinPercent = toUnsigned(k, v, 0, 100); }},
       {"cache.max_entries", [&](const std::string& k, const std::string& v) { c.cacheMaxEntries = toUnsigned(k, v, 0, 100'000'000); }},
       {"cache.max_age", [&](const std::string& k, const std::string& v) { c.cacheMaxAge = parseDuration(k, v); }},
       {"notice.virus_template", [&](const std::string&, const std::string& v) { c.virusTemplateFile = v; }},

@@ -44,6 +44,7 @@ struct Config {
   unsigned scanThreads = 0;               // concurrent scans; 0 = number of cores
   std::chrono::milliseconds queueTimeout{30'000};  // wait for a scan slot, then "overloaded"
   std::chrono::milliseconds reloadCheck{60'000};  // database change check; 0 = only on SIGHUP
+  unsigned reloadMinPercent = 50;  // a changed database with fewer % of the signatures is refused (0 = off)
 
   // cache.*: verdicts by message SHA-256 and signature version
   std::size_t cacheMaxEntries = 100'000;  // 0 = no cache

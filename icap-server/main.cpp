@@ -189,6 +189,7 @@ class IcapdApp final : public imapav::config::DaemonApp {
           [&config] { return imapav::scan::ClamavScanner::load(config.engine); },
           [&config] { return imapav::scan::databaseFingerprint(config.engine.databaseDir); }, config.reloadCheck,
           std::chrono::seconds(1), logEngineReport);
+      engines.setMinimumRatio(config.reloadMinPercent / 100.0);
       engines.start();
       log.information("engine=\"%s\" signatures=%s database_dir=%s reload_check=%Lds", engines.current()->engineVersion(),
                       engines.current()->signatureVersion(), config.engine.databaseDir,

@@ -1,5 +1,6 @@
 #include "icap-server/scan/engine_manager.hpp"
 
+#include <optional>
 #include <stdexcept>
 #include <utility>
 
@@ -85,7 +86,11 @@ EngineManager::Report EngineManager::load(const std::string& reason, bool first)
   report.reason = reason;
   // Taken before loading: a change during the load is seen by the next check.
   const std::string fingerprint = fingerprintOrError(fingerprint_);
-  if (const auto old = current()) report.oldVersion = old->signatureVersion();
+  std::optional<unsigned> oldSignatures;  // not the engine itself: holding it would delay its release
+  if (const auto old = current()) {
+    report.oldVersion = old->signatureVersion();
+    oldSignatures = old->signatureCount();
+  }
   const auto started = Clock::now();
   try {
     std::unique_ptr<Scanner> engine = loader_();
@@ -93,6 +98,13 @@ EngineManager::Report EngineManager::load(const std::string& reason, bool first)
     report.loadSeconds = std::chrono::duration<double>(Clock::now() - started).count();
     report.newVersion = engine->signatureVersion();
     report.signatures = engine->signatureCount();
+    if (reason == "changed" && oldSignatures && minimumRatio_ > 0 &&
+        static_cast<double>(engine->signatureCount()) < minimumRatio_ * static_cast<double>(*oldSignatures)) {
+      throw std::runtime_error("refused: the new database holds " + std::to_string(engine->signatureCount()) +
+                               " signatures, fewer than " + std::to_string(static_cast<int>(minimumRatio_ * 100 + 0.5)) +
+                               "% of the " + std::to_string(*oldSignatures) +
+                               " in use (an incomplete update?); SIGHUP loads it anyway");
+    }
     std::shared_ptr<Scanner> fresh = track(std::move(engine));
     const std::lock_guard lock(mutex_);
     if (current_) {

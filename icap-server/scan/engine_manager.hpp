@@ -54,6 +54,11 @@ class EngineManager {
   EngineManager(const EngineManager&) = delete;
   EngineManager& operator=(const EngineManager&) = delete;
 
+  // A database found changed by the periodic check that holds fewer than ratio x the
+  // signatures in use is refused (a truncated or half-removed update), and reported as a
+  // failure; requestReload() (the operator's SIGHUP) accepts it. 0 = no check. Before start().
+  void setMinimumRatio(double ratio) { minimumRatio_ = ratio; }
+
   // Loads the first engine (throws what the loader throws) and starts the watcher.
   void start();
   // Stops the watcher (a load in progress finishes first). Engines stay usable.
@@ -80,6 +85,7 @@ class EngineManager {
   const std::chrono::milliseconds checkInterval_;
   const std::chrono::milliseconds settle_;
   OnReport onReport_;
+  double minimumRatio_ = 0;
 
   mutable std::mutex mutex_;  // guards everything below
   std::condition_variable wake_;

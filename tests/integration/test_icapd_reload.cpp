@@ -188,6 +188,24 @@ BOOST_AUTO_TEST_CASE(a_broken_update_leaves_the_engine_in_use_scanning) {
   BOOST_TEST(*f.exchange(rq).header("X-Imapav-Verdict") == "infected");
 }
 
+BOOST_AUTO_TEST_CASE(a_much_smaller_update_is_refused_until_the_operator_asks) {
+  const auto mport = freePort();
+  IcapdFixture f({{"scan.reload_check", "1s"}, {"metrics.listen", "127.0.0.1:" + std::to_string(mport)}});
+  const std::string oldTag = istagOf(f);
+  // The 3 test signatures replaced by 1: an update that lost most of the database.
+  installSignatures(f, "imapav-test.ndb", "Imapav.Reload.Only:0:*:" + hex(kNewMarker) + "\n");
+  BOOST_REQUIRE(eventually([&] { return scrape(mport).value("imapav_icapd_signature_reload_failing") == 1; }));
+  BOOST_TEST(f.log().find("fewer than 50% of the 3 in use") != std::string::npos);
+  RespmodRequest rq;
+  rq.message = infectedMessage();
+  BOOST_TEST(*f.exchange(rq).header("X-Imapav-Verdict") == "infected");  // EICAR: still the old engine
+  BOOST_TEST(istagOf(f) == oldTag);
+  f.reload();  // SIGHUP: the operator means it
+  BOOST_REQUIRE(eventually([&] { return istagOf(f) != oldTag; }));
+  BOOST_TEST(scrape(mport).value("imapav_icapd_signatures") == 1);
+  BOOST_TEST(scrape(mport).value("imapav_icapd_signature_reload_failing") == 0);
+}
+
 BOOST_AUTO_TEST_CASE(no_cache_when_turned_off) {
   IcapdFixture f(std::map<std::string, std::string>{{"cache.max_entries", "0"}});
   RespmodRequest rq;

@@ -44,7 +44,7 @@ class FakeEngine final : public Scanner {
   ScanResult scan(const MessageBody&) override { return {}; }
   std::string engineVersion() const override { return "Fake"; }
   std::string signatureVersion() const override { return version_; }
-  unsigned signatureCount() const override { return 3; }
+  unsigned signatureCount() const override { return version_.rfind("small", 0) == 0 ? 1 : 3; }
 
  private:
   Database& db_;
@@ -213,6 +213,24 @@ BOOST_AUTO_TEST_CASE(scans_during_reloads_always_get_an_engine) {
   BOOST_TEST(nulls.load() == 0);
   BOOST_TEST(eventually([&] { return env.manager.stats().engines == 1; }));
   BOOST_TEST(env.db.freed.load() == env.db.loads.load() - 1 - 7);  // every good engine but the current one
+}
+
+BOOST_AUTO_TEST_CASE(a_much_smaller_database_is_refused_unless_asked_for) {
+  Env env(20ms, 0ms);
+  env.manager.setMinimumRatio(0.5);
+  env.manager.start();
+  env.db.set("small-1");  // 1 signature where 3 are in use
+  BOOST_TEST(eventually([&] { return env.manager.stats().failures == 1U; }));
+  BOOST_TEST(env.manager.current()->signatureVersion() == "v1");
+  BOOST_TEST(env.lastReport().error.find("fewer than 50% of the 3 in use") != std::string::npos);
+  BOOST_TEST(env.manager.stats().failing);
+  // The operator's SIGHUP: loaded.
+  env.manager.requestReload();
+  BOOST_TEST(eventually([&] { return env.manager.current()->signatureVersion() == "small-1"; }));
+  BOOST_TEST(!env.manager.stats().failing);
+  // Growing is always fine.
+  env.db.set("v2");
+  BOOST_TEST(eventually([&] { return env.manager.current()->signatureVersion() == "v2"; }));
 }
 
 BOOST_AUTO_TEST_CASE(stop_ends_the_watcher_promptly) {

@@ -120,21 +120,27 @@ BOOST_AUTO_TEST_CASE(the_example_configuration_loads_and_documents_the_defaults)
   BOOST_TEST(c.respmod == d.respmod);
   BOOST_TEST(c.reqmod == d.reqmod);
   BOOST_TEST(c.reloadCheck.count() == d.reloadCheck.count());
+  BOOST_TEST(c.reloadMinPercent == d.reloadMinPercent);
   BOOST_TEST(c.cacheMaxEntries == d.cacheMaxEntries);
   BOOST_TEST(c.cacheMaxAge.count() == d.cacheMaxAge.count());
 }
 
 BOOST_AUTO_TEST_CASE(reload_and_cache_settings) {
-  ConfigFile f("scan.database_dir = /x\nscan.reload_check = 0\ncache.max_entries = 0\ncache.max_age = 2h\n");
+  ConfigFile f(
+      "scan.database_dir = /x\nscan.reload_check = 0\ncache.max_entries = 0\ncache.max_age = 2h\n"
+      "scan.reload_min_percent = 0\n");
   const auto c = loadConfig(f.path());
   BOOST_TEST(c.reloadCheck.count() == 0);
   BOOST_TEST(c.cacheMaxEntries == 0U);
   BOOST_TEST(c.cacheMaxAge.count() == 2 * 3600000);
+  BOOST_TEST(c.reloadMinPercent == 0U);
   ConfigFile minimal("scan.database_dir = /x\n");
   const auto d = loadConfig(minimal.path());
   BOOST_TEST(d.reloadCheck.count() == 60000);
   BOOST_TEST(d.cacheMaxEntries == 100000U);
   BOOST_TEST(d.cacheMaxAge.count() == 24 * 3600000);
+  BOOST_TEST(d.reloadMinPercent == 50U);
+  BOOST_TEST(throwsMentioning("scan.database_dir = /x\nscan.reload_min_percent = 101\n", "scan.reload_min_percent"));
   BOOST_TEST(throwsMentioning("scan.database_dir = /x\ncache.max_entries = lots\n", "cache.max_entries"));
 }
 
