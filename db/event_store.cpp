@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <climits>
+#include <thread>
 
 #include "db/migrations.hpp"
 
@@ -135,7 +136,16 @@ EventStore::EventStore(const std::string& path, Mode mode, std::chrono::millisec
     }
     return;
   }
-  exec("PRAGMA journal_mode=WAL", "enable WAL");
+  // Switching a new file to WAL needs an exclusive lock, and SQLite may answer BUSY at once
+  // instead of calling the busy handler (another process opening the same new file at the
+  // same moment): retry within the busy timeout.
+  const auto walDeadline = std::chrono::steady_clock::now() + busyTimeout;
+  for (;;) {
+    const int walRc = sqlite3_exec(db_.get(), "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+    if (walRc == SQLITE_OK) break;
+    if ((walRc & 0xff) != SQLITE_BUSY || std::chrono::steady_clock::now() >= walDeadline) fail("enable WAL", walRc);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   exec("PRAGMA synchronous=NORMAL", "set synchronous");
   migrate();
   prepare(kInsertSql, insert_, "prepare insert");
